@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv if missing and are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup setup-test demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first: 2.13.0 is the CPU build the machines have on disk; a plain `torch` would pull a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neuralign demo --out reports/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	$(BIN)/neuralign bench vae --out reports/bench_vae.json
+
+clean:
+	rm -rf $(VENV) reports

@@ -1,0 +1,7 @@
+"""neuralign: latent variable models of neural population recordings, aligned across days, subjects,
+regions and modalities."""
+
+from neuralign.data import TrialData
+
+__version__ = "0.1.0"
+__all__ = ["TrialData", "__version__"]
