@@ -226,7 +226,8 @@ class TrialData:
     def from_continuous(cls, counts: np.ndarray, event_times: np.ndarray, window: tuple[float, float], *,
                         bin_size: float, behavior: np.ndarray | None = None, labels: np.ndarray | None = None,
                         start_time: float = 0.0, drop_incomplete: bool = False,
-                        unit_names: list[str] | None = None, meta: dict[str, Any] | None = None) -> "TrialData":
+                        unit_names: list[str] | None = None, meta: dict[str, Any] | None = None,
+                        signal: str = "counts") -> "TrialData":
         """Cut trials out of a continuous recording.
 
         Parameters
@@ -239,9 +240,10 @@ class TrialData:
         behavior : optional (time, dims) behaviour sampled on the same bins.
         labels : optional (trials,) condition labels.
         drop_incomplete : drop events whose window leaves the recording instead of raising.
+        signal : ``"counts"`` or ``"continuous"``, as in the constructor.
         """
         bin_size = positive_float("bin_size", bin_size)
-        counts = as_array("counts", counts, ndim=2, nonnegative=True)
+        counts = as_array("counts", counts, ndim=2, nonnegative=one_of("signal", signal, SIGNALS) == "counts")
         events = as_array("event_times", event_times, ndim=1, dtype=np.float64)
         if not (isinstance(window, (tuple, list)) and len(window) == 2):
             raise TypeError(f"window: expected (before, after) in seconds, got {describe(window)}.")
@@ -270,15 +272,15 @@ class TrialData:
             labels = None if labels is None else labels[inside]
         return cls(counts=cut_windows(counts, start_bins, n_bins),
                    behavior=None if behavior is None else cut_windows(behavior, start_bins, n_bins),
-                   labels=labels, bin_size=bin_size, unit_names=unit_names, meta=dict(meta or {}))
+                   labels=labels, bin_size=bin_size, unit_names=unit_names, meta=dict(meta or {}), signal=signal)
 
     @classmethod
     def from_windows(cls, counts: np.ndarray, window_bins: int, *, step_bins: int | None = None,
                      bin_size: float, behavior: np.ndarray | None = None,
-                     meta: dict[str, Any] | None = None) -> "TrialData":
+                     meta: dict[str, Any] | None = None, signal: str = "counts") -> "TrialData":
         """Cut a continuous recording (time, units) into consecutive windows of ``window_bins`` bins
         (overlapping when ``step_bins`` < ``window_bins``); the remainder at the end is dropped."""
-        counts = as_array("counts", counts, ndim=2, nonnegative=True)
+        counts = as_array("counts", counts, ndim=2, nonnegative=one_of("signal", signal, SIGNALS) == "counts")
         window_bins = positive_int("window_bins", window_bins)
         step_bins = window_bins if step_bins is None else positive_int("step_bins", step_bins)
         if window_bins > counts.shape[0]:
@@ -292,7 +294,7 @@ class TrialData:
                                  f"got {behavior.shape[0]}.")
         return cls(counts=cut_windows(counts, starts, window_bins),
                    behavior=None if behavior is None else cut_windows(behavior, starts, window_bins),
-                   bin_size=bin_size, meta=dict(meta or {}))
+                   bin_size=bin_size, meta=dict(meta or {}), signal=signal)
 
 def check_trialdata(name: str, value: Any) -> TrialData:
     """Raise a clear TypeError unless ``value`` is a TrialData."""
