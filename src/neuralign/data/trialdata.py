@@ -167,11 +167,11 @@ class TrialData:
             if array.shape != (size,):
                 raise ValueError(f"{name}: a boolean mask must have shape ({size},), got {array.shape}.")
             array = np.flatnonzero(array)
+        if array.ndim == 1 and array.size == 0:  # before the dtype check: np.asarray([]) is float64
+            raise ValueError(f"{name}: expected at least one index, got none.")
         if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
             raise TypeError(f"{name}: expected a 1-D sequence of integer indices or a boolean mask, "
                             f"got {describe(array)}.")
-        if array.size == 0:
-            raise ValueError(f"{name}: expected at least one index, got none.")
         if array.min() < -size or array.max() >= size:
             raise ValueError(f"{name}: indices must lie in [0, {size}), got min {array.min()} and max {array.max()}.")
         return array
@@ -247,6 +247,12 @@ class TrialData:
         events = as_array("event_times", event_times, ndim=1, dtype=np.float64)
         if not (isinstance(window, (tuple, list)) and len(window) == 2):
             raise TypeError(f"window: expected (before, after) in seconds, got {describe(window)}.")
+        if not all(isinstance(edge, (int, float, np.integer, np.floating)) and not isinstance(edge, bool)
+                   and np.isfinite(edge) for edge in window):
+            raise ValueError(f"window: expected two finite numbers (before, after) in seconds, got {window}.")
+        if isinstance(start_time, bool) or not isinstance(start_time, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(start_time):
+            raise ValueError(f"start_time: expected a finite number of seconds, got {describe(start_time)}.")
         before, after = float(window[0]), float(window[1])
         n_bins = int(round((before + after) / bin_size))
         if n_bins < 1:

@@ -1,1 +1,20 @@
-"""neuralign.metrics"""
+"""Metrics on arrays: decoding (R2 %, RMSE, ridge decoder), spikes (bits/spike), latent recovery.
+
+Every function takes NumPy arrays or torch tensors with the trial axis first, (trials, time, dims), or already
+flattened samples, (samples, dims), and knows nothing of the models that produced them.
+"""
+
+from neuralign.metrics.decoding import RidgeDecoder, flatten_trials, r2_percent, rmse
+from neuralign.metrics.recovery import latent_recovery, latent_recovery_split
+from neuralign.metrics.spikes import bits_per_spike, poisson_log_likelihood
+
+__all__ = [
+    "RidgeDecoder",
+    "bits_per_spike",
+    "flatten_trials",
+    "latent_recovery",
+    "latent_recovery_split",
+    "poisson_log_likelihood",
+    "r2_percent",
+    "rmse",
+]

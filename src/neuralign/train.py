@@ -1,0 +1,324 @@
+"""The one training loop of neuralign.
+
+Every model hands this loop a ``torch.nn.Module``, a loss function and its data as a list of sessions (dicts
+of tensors whose leading axis is trials). The loop owns: seeded shuffling and validation split, minibatches
+across sessions, the optimiser, gradient clipping, a clear error on a non-finite loss, early stopping on the
+validation loss (restoring the best weights), a tqdm progress bar, device choice and atomic checkpoints that
+resume to exactly the same result as an uninterrupted run.
+
+Determinism: at the start of epoch ``e`` the global torch RNG and the shuffling generator are both seeded
+from ``(seed, e)``, so a run resumed from a checkpoint after epoch ``e - 1`` replays epoch ``e`` exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neuralign._atomic import load_torch, save_torch
+from neuralign._checks import describe, fraction, positive_float, positive_int
+
+CHECKPOINT_FORMAT = "neuralign.train_checkpoint"
+CHECKPOINT_VERSION = 1
+
+Batch = dict[str, Any]
+LossFunction = Callable[[Batch], dict[str, torch.Tensor]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf during training."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop.
+
+    max_epochs : passes over the training trials.
+    batch_size : trials per minibatch (within one session).
+    learning_rate, weight_decay : AdamW settings.
+    grad_clip : maximum global gradient norm (0 disables clipping).
+    val_fraction : fraction of each session's trials held out for early stopping (0 disables it).
+    patience : epochs without a validation improvement before stopping.
+    min_epochs : epochs before early stopping is considered (e.g. the KL warm-up).
+    seed : seeds the split, the shuffling, initialisation noise and dropout.
+    device : "cpu", "cuda", "cuda:1", ... or None for CUDA when available, else CPU.
+    verbose : show a progress bar (only when stderr is a terminal).
+    checkpoint_path : where to write checkpoints (None: no checkpoints).
+    checkpoint_every : epochs between checkpoints.
+    resume : continue from ``checkpoint_path`` when it exists.
+    """
+
+    max_epochs: int = 300
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0
+    val_fraction: float = 0.1
+    patience: int = 40
+    min_epochs: int = 0
+    seed: int = 0
+    device: str | None = None
+    verbose: bool = True
+    checkpoint_path: str | None = None
+    checkpoint_every: int = 10
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        positive_int("max_epochs", self.max_epochs)
+        positive_int("batch_size", self.batch_size)
+        positive_float("learning_rate", self.learning_rate)
+        positive_float("weight_decay", self.weight_decay, allow_zero=True)
+        positive_float("grad_clip", self.grad_clip, allow_zero=True)
+        if self.val_fraction != 0:
+            fraction("val_fraction", self.val_fraction)
+        positive_int("patience", self.patience)
+        positive_int("min_epochs", self.min_epochs, minimum=0)
+        positive_int("seed", self.seed, minimum=0)
+        positive_int("checkpoint_every", self.checkpoint_every)
+        resolve_device(self.device)
+
+
+@dataclass
+class History:
+    """What happened during training: per-epoch logs keyed ``"{split}/name"``, best epoch, time."""
+
+    logs: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = -1
+    best_val_loss: float = float("inf")
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    def append(self, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.logs.setdefault(key, []).append(float(value))
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> CUDA when available, else CPU; otherwise the named device (checked to exist)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or None, got {device!r}.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} was asked for but CUDA is not available here; use device=None or 'cpu'.")
+    return resolved
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed(seed * 1_000_003 + epoch)
+    torch.manual_seed(seed * 1_000_003 + epoch)
+    return generator
+
+
+def split_sessions(sessions: Sequence[Batch | None], val_fraction: float,
+                   seed: int) -> tuple[list[Batch | None], list[Batch | None]]:
+    """Split each session's trials into train and validation parts (seeded; at least one trial each)."""
+    train_parts, val_parts = [], []
+    rng = np.random.default_rng(seed)
+    for session in sessions:
+        if session is None:
+            train_parts.append(None)
+            val_parts.append(None)
+            continue
+        n_trials = _n_trials(session)
+        n_val = int(round(val_fraction * n_trials))
+        if val_fraction > 0 and n_trials >= 4:
+            n_val = min(max(n_val, 1), n_trials - 1)
+        else:
+            n_val = 0
+        order = rng.permutation(n_trials)
+        train_parts.append(_take(session, torch.as_tensor(np.sort(order[n_val:]))))
+        val_parts.append(_take(session, torch.as_tensor(np.sort(order[:n_val]))) if n_val else None)
+    return train_parts, val_parts
+
+
+def _n_trials(session: Batch) -> int:
+    return next(v.shape[0] for v in session.values() if isinstance(v, torch.Tensor))
+
+
+def _take(session: Batch, index: torch.Tensor) -> Batch:
+    return {k: (v[index.to(v.device)] if isinstance(v, torch.Tensor) else v) for k, v in session.items()}
+
+
+def _batches(sessions: Sequence[Batch | None], batch_size: int,
+             generator: torch.Generator | None) -> list[tuple[int, torch.Tensor]]:
+    """(session index, trial indices) for every minibatch of one epoch, shuffled when a generator is given."""
+    batches = []
+    for index, session in enumerate(sessions):
+        if session is None:
+            continue
+        n_trials = _n_trials(session)
+        order = torch.randperm(n_trials, generator=generator) if generator is not None else torch.arange(n_trials)
+        batches += [(index, chunk) for chunk in order.split(batch_size)]
+    if generator is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def _to_device(session: Batch | None, device: torch.device) -> Batch | None:
+    if session is None:
+        return None
+    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in session.items()}
+
+
+def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Batch], config: TrainConfig, *,
+          parameters: Sequence[torch.nn.Parameter] | None = None,
+          validation: Sequence[Batch | None] | None = None,
+          callback: Callable[[int, History], None] | None = None) -> History:
+    """Fit ``module`` by minimising ``loss_fn`` over minibatches of ``sessions``.
+
+    Parameters
+    ----------
+    module : the model; moved to the configured device and left there.
+    loss_fn : called with a batch dict (the session's tensors for a minibatch of trials, plus ``"session"``,
+        the session index, and ``"epoch"``); returns a dict with a scalar ``"loss"`` and any other scalars
+        to log.
+    sessions : one dict of tensors per session; every tensor's leading axis is trials.
+    config : the loop's settings.
+    parameters : the parameters to optimise (default: all of ``module``'s that require gradients).
+    validation : validation sessions (same layout, None for a session without); default: split off
+        ``config.val_fraction`` of each session's trials.
+    callback : called as ``callback(epoch, history)`` after each epoch (and after its checkpoint).
+
+    Returns
+    -------
+    History; ``module`` holds the weights of the best validation epoch (or the last epoch without validation).
+    """
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module: expected a torch.nn.Module, got {describe(module)}.")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {describe(config)}.")
+    if not sessions:
+        raise ValueError("sessions: expected at least one session of training data, got none.")
+    device = resolve_device(config.device)
+    module.to(device)
+    if validation is None:
+        train_sessions, val_sessions = split_sessions(sessions, config.val_fraction, config.seed)
+    else:
+        train_sessions, val_sessions = list(sessions), list(validation)
+    train_sessions = [_to_device(s, device) for s in train_sessions]
+    val_sessions = [_to_device(s, device) for s in val_sessions]
+    use_validation = any(s is not None for s in val_sessions)
+    parameters = [p for p in (parameters or module.parameters()) if p.requires_grad]
+    if not parameters:
+        raise ValueError("parameters: nothing to optimise (no parameter requires gradients).")
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    history, best_state, bad_epochs, start_epoch = History(), None, 0, 0
+    if config.resume and config.checkpoint_path:
+        resumed = _load_checkpoint(config.checkpoint_path, module, optimizer, device)
+        if resumed is not None:
+            history, best_state, bad_epochs, start_epoch = resumed
+    started = time.perf_counter() - history.seconds
+    show = config.verbose and sys.stderr.isatty()
+    progress = tqdm(range(start_epoch, config.max_epochs), disable=not show, desc=type(module).__name__,
+                    initial=start_epoch, total=config.max_epochs, leave=False)
+    for epoch in progress:
+        generator = _epoch_generator(config.seed, epoch)
+        module.train()
+        train_logs = _run_epoch(module, loss_fn, train_sessions, config, epoch, generator, optimizer, parameters)
+        logs = {f"train/{k}": v for k, v in train_logs.items()}
+        if use_validation:
+            module.eval()
+            with torch.no_grad():
+                val_logs = _run_epoch(module, loss_fn, val_sessions, config, epoch, None, None, parameters)
+            logs.update({f"val/{k}": v for k, v in val_logs.items()})
+        history.append(logs)
+        history.epochs_run = epoch + 1
+        monitored = logs["val/loss"] if use_validation else logs["train/loss"]
+        if epoch + 1 >= config.min_epochs:
+            if monitored < history.best_val_loss:
+                history.best_val_loss, history.best_epoch, bad_epochs = monitored, epoch, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                bad_epochs += 1
+        progress.set_postfix(train=f"{logs['train/loss']:.4g}",
+                             val=f"{logs.get('val/loss', float('nan')):.4g}", refresh=False)
+        history.seconds = time.perf_counter() - started
+        stop = use_validation and bad_epochs >= config.patience
+        if config.checkpoint_path and ((epoch + 1) % config.checkpoint_every == 0 or stop
+                                       or epoch + 1 == config.max_epochs):
+            _save_checkpoint(config.checkpoint_path, module, optimizer, history, best_state, bad_epochs, epoch + 1)
+        if callback is not None:
+            callback(epoch, history)
+        if stop:
+            history.stopped_early = True
+            break
+    progress.close()
+    if best_state is not None and use_validation:
+        module.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _run_epoch(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Batch | None],
+               config: TrainConfig, epoch: int, generator: torch.Generator | None,
+               optimizer: torch.optim.Optimizer | None,
+               parameters: Sequence[torch.nn.Parameter]) -> dict[str, float]:
+    """One pass over ``sessions``; trains when an optimizer is given. Returns trial-weighted mean logs."""
+    totals: dict[str, float] = {}
+    n_seen = 0
+    for step, (session_index, index) in enumerate(_batches(sessions, config.batch_size, generator)):
+        batch = _take(sessions[session_index], index.to(next(iter(sessions[session_index].values())).device))
+        batch.update(session=session_index, epoch=epoch)
+        out = loss_fn(batch)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            phase = "training" if optimizer is not None else "validation"
+            raise NonFiniteLossError(
+                f"loss became {loss.item()} at epoch {epoch}, step {step} ({phase}, session {session_index}); "
+                "check the data for extreme values, or lower learning_rate.")
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+            optimizer.step()
+        size = len(index)
+        n_seen += size
+        for key, value in out.items():
+            totals[key] = totals.get(key, 0.0) + float(value.detach()) * size
+    return {key: value / max(n_seen, 1) for key, value in totals.items()}
+
+
+def _save_checkpoint(path: str, module: torch.nn.Module, optimizer: torch.optim.Optimizer, history: History,
+                     best_state: dict | None, bad_epochs: int, next_epoch: int) -> None:
+    save_torch({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+                "next_epoch": next_epoch, "bad_epochs": bad_epochs,
+                "module": module.state_dict(), "optimizer": optimizer.state_dict(), "best_state": best_state,
+                "history": dataclasses.asdict(history)}, path)
+
+
+def _load_checkpoint(path: str, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     device: torch.device) -> tuple[History, dict | None, int, int] | None:
+    from pathlib import Path
+
+    if not Path(path).exists():
+        return None
+    checkpoint = load_torch(path, expected="a neuralign training checkpoint")
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint_path: {path!r} is not a neuralign training checkpoint.")
+    if checkpoint.get("format_version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint_path: {path!r} has format version {checkpoint.get('format_version')}, "
+                         f"this neuralign reads version {CHECKPOINT_VERSION}.")
+    try:
+        module.load_state_dict(checkpoint["module"])
+    except RuntimeError as error:
+        raise ValueError(f"checkpoint_path: {path!r} was written for a different model: {error}") from None
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    best_state = checkpoint["best_state"]
+    if best_state is not None:
+        best_state = {k: v.to(device) for k, v in best_state.items()}
+    history = History(**checkpoint["history"])
+    return history, best_state, int(checkpoint["bad_epochs"]), int(checkpoint["next_epoch"])

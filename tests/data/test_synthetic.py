@@ -1,0 +1,142 @@
+"""Synthetic reaching data: shapes, determinism, realistic rates, and real latent structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.metrics import r2_score
+
+from neuralign.data.datasets import load
+from neuralign.data.synthetic import synthetic_reach, synthetic_reach_sessions
+
+
+@pytest.fixture(scope="module")
+def reach():
+    return synthetic_reach()
+
+
+def test_shapes_dtypes_and_labels(reach):
+    assert reach.counts.shape == (200, 30, 100) and reach.counts.dtype == np.float32
+    assert reach.latents.shape == (200, 30, 4) and reach.behavior.shape == (200, 30, 2)
+    np.testing.assert_array_equal(reach.labels, np.arange(200) % 8)
+    assert reach.bin_size == 0.02 and reach.signal == "counts"
+    assert np.all(reach.counts == np.round(reach.counts)) and reach.counts.min() >= 0
+    assert reach.meta["seed"] == 0 and reach.meta["latent_dim"] == 4 and reach.meta["session"] == 0
+    small = synthetic_reach(n_trials=10, n_conditions=3, n_time=7, n_units=5, latent_dim=6, seed=1)
+    assert small.counts.shape == (10, 7, 5) and small.latents.shape == (10, 7, 6)
+    assert set(small.labels) == {0, 1, 2}
+
+
+def test_registry_gives_the_same_data(reach):
+    np.testing.assert_array_equal(load("synthetic_reach").counts, reach.counts)
+
+
+def test_deterministic_by_seed(reach):
+    again = synthetic_reach(seed=0)
+    for name in ("counts", "latents", "behavior"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(reach, name))
+    other = synthetic_reach(seed=1)
+    assert not np.array_equal(other.counts, reach.counts)
+    assert not np.array_equal(other.latents, reach.latents)
+
+
+def test_rates_are_realistic(reach):
+    mean_rate = reach.counts.mean()  # spikes per 20 ms bin
+    assert 0.05 <= mean_rate <= 0.3
+    unit_rates = reach.counts.mean(axis=(0, 1)) / reach.bin_size  # Hz
+    assert np.median(unit_rates) > 1 and np.percentile(unit_rates, 95) < 40
+    assert reach.counts.max() < 20
+
+
+def test_velocity_is_linear_in_latents_and_reach_like(reach):
+    latents = reach.latents.reshape(-1, 4).astype(np.float64)
+    velocity = reach.behavior.reshape(-1, 2).astype(np.float64)
+    assert LinearRegression().fit(latents, velocity).score(latents, velocity) > 0.99
+    # condition means: bell-shaped speed, direction set by the condition (angle 2 pi c / 8)
+    for condition in range(8):
+        mean = reach.behavior[reach.labels == condition].mean(axis=0)
+        speed = np.linalg.norm(mean, axis=1)
+        assert speed[0] < 0.3 * speed.max() and speed[-1] < 0.3 * speed.max()
+        peak = mean[np.argmax(speed)]
+        angle = np.arctan2(peak[1], peak[0])
+        assert np.cos(angle - 2 * np.pi * condition / 8) > 0.95
+
+
+def test_latents_recoverable_from_smoothed_spikes_on_held_out_trials(reach):
+    train, test = reach.split(0.25, seed=0)
+
+    def features(data):
+        return np.sqrt(data.smooth(2.0).counts.reshape(-1, data.n_units))
+
+    decoder = Ridge(alpha=1.0).fit(features(train), train.latents.reshape(-1, 4))
+    r2 = r2_score(test.latents.reshape(-1, 4), decoder.predict(features(test)))
+    assert r2 > 0.5
+    # and the signal is real: shuffled latents are not recoverable
+    shuffled = train.latents[np.random.default_rng(0).permutation(train.n_trials)]
+    null = Ridge(alpha=1.0).fit(features(train), shuffled.reshape(-1, 4))
+    assert r2_score(test.latents.reshape(-1, 4), null.predict(features(test))) < r2 - 0.3
+
+
+def test_zero_noise_gives_identical_latents_per_condition():
+    data = synthetic_reach(n_trials=16, noise=0.0, n_units=10)
+    np.testing.assert_allclose(data.latents[0], data.latents[8], atol=1e-6)
+
+
+def test_sessions_share_dynamics_but_not_units(reach):
+    sessions = synthetic_reach_sessions()
+    assert [data.n_units for data in sessions] == [100, 90]
+    assert [data.meta["session"] for data in sessions] == [0, 1]
+    first, second = sessions
+    np.testing.assert_array_equal(first.counts, reach.counts)  # session 0 = synthetic_reach, same seed
+    assert not np.array_equal(first.latents, second.latents)  # own trial noise
+    # same latent dynamics statistics: condition-mean trajectories agree, trial noise differs
+    means = [np.stack([data.latents[data.labels == c].mean(axis=0) for c in range(8)]) for data in sessions]
+    assert r2_score(means[0].reshape(-1, 4), means[1].reshape(-1, 4)) > 0.95
+    np.testing.assert_allclose(np.cov(first.latents.reshape(-1, 4).T), np.cov(second.latents.reshape(-1, 4).T),
+                               atol=0.05)
+    # velocity readout is shared: one linear map serves both sessions
+    readout = LinearRegression().fit(first.latents.reshape(-1, 4), first.behavior.reshape(-1, 2))
+    assert readout.score(second.latents.reshape(-1, 4), second.behavior.reshape(-1, 2)) > 0.99
+    matched = np.array(second.meta["matched_units"])
+    assert second.meta["n_shared_units"] == (matched >= 0).sum() == round(0.6 * 90)
+    assert len(set(matched[matched >= 0])) == (matched >= 0).sum()
+    assert not np.array_equal(matched[matched >= 0], np.sort(matched[matched >= 0]))  # shuffled order
+
+
+def test_sessions_with_int_units_and_no_sharing():
+    sessions = synthetic_reach_sessions(n_sessions=3, n_units=20, n_trials=16, shared_fraction=0.0, seed=2)
+    assert [data.n_units for data in sessions] == [20, 20, 20]
+    assert all(data.meta["n_shared_units"] == 0 for data in sessions[1:])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"latent_dim": 3}, ValueError, "latent_dim: expected an even number"),
+    ({"n_trials": 0}, ValueError, "n_trials: expected an integer >= 1"),
+    ({"n_time": 1}, ValueError, "n_time: expected an integer >= 2"),
+    ({"n_units": 2.5}, TypeError, "n_units: expected an integer"),
+    ({"bin_size": -0.02}, ValueError, "bin_size"),
+    ({"baseline_rate": 500.0}, ValueError, "baseline_rate.*spikes per second"),
+    ({"noise": -1.0}, ValueError, "noise"),
+    ({"seed": -1}, ValueError, "seed"),
+])
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        synthetic_reach(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"n_sessions": 3}, ValueError, "n_units: expected an int or a sequence of 3 unit counts"),
+    ({"n_units": (100, 0)}, ValueError, r"n_units\[1\]"),
+    ({"shared_fraction": 1.5}, ValueError, "shared_fraction: expected a number in \\[0, 1\\]"),
+    ({"gain_jitter": -0.1}, ValueError, "gain_jitter"),
+    ({"n_sessions": 0}, ValueError, "n_sessions"),
+])
+def test_bad_session_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        synthetic_reach_sessions(**kwargs)
+
+
+def test_bad_registry_keyword():
+    with pytest.raises(TypeError, match=r"load\('synthetic_reach'\).*n_neurons.*n_units=100"):
+        load("synthetic_reach", n_neurons=10)
