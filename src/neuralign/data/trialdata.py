@@ -139,7 +139,9 @@ class TrialData:
         if self.signal != "counts":
             parts.append(f"signal={self.signal}")
         if self.meta:
-            parts.append(f"meta={self.meta}")
+            shown = {k: v for k, v in self.meta.items() if isinstance(v, (str, int, float)) and len(str(v)) <= 30}
+            hidden = [k for k in self.meta if k not in shown]
+            parts.append(f"meta={shown}" + (f" (+{', '.join(hidden)})" if hidden else ""))
         return f"TrialData({', '.join(parts)})"
 
     # ----------------------------------------------------------------------------------------- selection
