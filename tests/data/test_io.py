@@ -15,9 +15,6 @@ from neuralign.data import TrialData
 from neuralign.data import io
 from neuralign.data.io import load, read_nwb, save, write_nwb
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
-
-
 def make_data(seed: int = 0, *, trials: int = 6, time: int = 12, units: int = 4, ragged: bool = False,
               meta: dict | None = None) -> TrialData:
     rng = np.random.default_rng(seed)

@@ -1,1 +1,84 @@
-"""neuralign.bench"""
+"""Benchmarks, one module per benchmark, run by ``neuralign bench NAME``.
+
+Each benchmark module defines ``run(*, quick: bool, seeds: int, progress) -> list[Row]``. The runner here
+times nothing itself: rows carry their own ``seconds``. Output JSON:
+``{"benchmark": NAME, "rows": [{"method", "setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from neuralign._atomic import atomic_path
+from neuralign._checks import positive_int
+
+BENCHMARKS = {"vae": "neuralign.bench.vae"}
+
+
+@dataclass
+class Row:
+    """One line of a benchmark table: a metric of a method in a setting over n runs."""
+
+    method: str
+    setting: str
+    metric: str
+    mean: float
+    std: float
+    n: int
+    seconds: float
+    values: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_values(cls, method: str, setting: str, metric: str, values: list[float],
+                    seconds: list[float] | float) -> "Row":
+        values = [float(v) for v in values]
+        per_run = float(np.mean(seconds)) if np.ndim(seconds) else float(seconds)
+        return cls(method, setting, metric, float(np.mean(values)), float(np.std(values)), len(values),
+                   per_run, values)
+
+
+def environment() -> dict[str, Any]:
+    """Where the figures were measured."""
+    import torch
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def format_table(rows: list[Row]) -> str:
+    """A plain-text table: method, setting, metric, mean +- std (n), seconds per run."""
+    header = f"{'method':<28} {'setting':<34} {'metric':<22} {'mean +- std':>20} {'n':>3} {'s/run':>8}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(f"{row.method:<28} {row.setting:<34} {row.metric:<22} "
+                     f"{f'{row.mean:.3f} +- {row.std:.3f}':>20} {row.n:>3} {row.seconds:>8.1f}")
+    return "\n".join(lines)
+
+
+def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, out: str | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run benchmark ``name``, print its table, write JSON to ``out`` (atomically) and return the result."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
+    if seeds is not None:
+        positive_int("seeds", seeds)
+    module = importlib.import_module(BENCHMARKS[name])
+    say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
+    rows = module.run(quick=quick, seeds=seeds, progress=say)
+    result = {"benchmark": name, "quick": quick, "rows": [asdict(r) for r in rows], "env": environment()}
+    print(format_table(rows))
+    if out:
+        with atomic_path(out) as temporary:
+            temporary.write_text(json.dumps(result, indent=2))
+    return result

@@ -239,7 +239,7 @@ def _write_npz(tmp: str, structure: dict[str, Any], items: list[TrialData]) -> N
 
 def _read_npz(path: Path) -> tuple[dict[str, Any], list[TrialData]]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
             contents = {key: archive[key] for key in archive.files}
     except Exception as error:  # zipfile.BadZipFile, OSError, EOFError, pickled objects, ...
         raise ValueError(f"path: cannot read {str(path)!r} as npz; expected an uncorrupted .npz file written "

@@ -79,22 +79,26 @@ def read_nwb(path: str | os.PathLike, *, bin_size: float, window: tuple[float, f
     if not (behavior is None or behavior is False or isinstance(behavior, str)):
         raise TypeError(f"behavior: expected a TimeSeries name, None (first found) or False, got "
                         f"{describe(behavior)}.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike file path, got {describe(path)}.")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}.")
     pynwb = _import_pynwb()
+    io = None
     try:
         io = pynwb.NWBHDF5IO(str(path), mode="r")
         nwbfile = io.read()
     except Exception as error:  # OSError for non-HDF5 files, hdmf errors for HDF5 files that are not NWB
+        if io is not None:
+            io.close()
         raise ValueError(f"path: cannot read {str(path)!r} as NWB; expected an NWB 2 file "
                          f"({type(error).__name__}: {error}).") from None
     with io:
         event_times, labels, meta = _read_trials(nwbfile, path, event, label_column)
         spike_times, unit_names = _read_units(nwbfile, path, units)
         starts = event_times - before
-        counts = np.stack([bin_spike_times(spike_times, starts[i] + np.arange(n_bins + 1) * bin_size)
-                           for i in range(starts.size)])
+        counts = _bin_trials(spike_times, starts, n_bins, bin_size)
         series = None if behavior is False else _find_series(nwbfile, path, behavior, pynwb)
         behaviour = None if series is None else _resample(series, starts, n_bins, bin_size)
         meta.update({"source": "nwb", "identifier": str(nwbfile.identifier)})
@@ -144,8 +148,11 @@ def _read_trials(nwbfile: Any, path: Path, event: str,
         raw = np.asarray(trials[label_column][:])
         if raw.dtype.kind == "S" or raw.dtype == object:
             raw = np.array([value.decode() if isinstance(value, bytes) else value for value in raw])
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise ValueError(f"label_column: column {label_column!r} holds {int((~np.isfinite(raw)).sum())} "
+                             "NaN/Inf labels; every trial needs a label (or pass label_column=None).")
         numeric_integers = raw.dtype.kind in "iub" or (
-            raw.dtype.kind == "f" and np.isfinite(raw).all() and np.all(np.mod(raw, 1) == 0))
+            raw.dtype.kind == "f" and np.all(np.mod(raw, 1) == 0))
         if numeric_integers:
             labels = raw.astype(np.int64)
         else:
@@ -179,6 +186,19 @@ def _read_units(nwbfile: Any, path: Path,
     if not index:
         raise ValueError("units: expected at least one unit, got an empty sequence.")
     return [spike_times[i] for i in index], [names[i] for i in index]
+
+
+def _bin_trials(spike_times: list[np.ndarray], starts: np.ndarray, n_bins: int, bin_size: float) -> np.ndarray:
+    """(trials, n_bins, units) counts; each unit's spikes are sorted once and sliced to each trial's window
+    before ``bin_spike_times``, so long recordings are not re-sorted for every trial."""
+    spike_times = [np.sort(times) for times in spike_times]
+    counts = np.empty((starts.size, n_bins, len(spike_times)), dtype=np.float32)
+    for trial, start in enumerate(starts):
+        edges = start + np.arange(n_bins + 1) * bin_size
+        inside = [times[np.searchsorted(times, edges[0], "left"):np.searchsorted(times, edges[-1], "right")]
+                  for times in spike_times]
+        counts[trial] = bin_spike_times(inside, edges)
+    return counts
 
 
 def _all_series(nwbfile: Any, pynwb: Any) -> list[tuple[str, Any]]:
@@ -288,24 +308,29 @@ def write_nwb(data: TrialData, path: str | os.PathLike, *, session_description: 
 
 def _build_nwbfile(data: TrialData, pynwb: Any, session_description: str, behavior_name: str,
                    identifier: str) -> Any:
+    from hdmf.common import VectorData, VectorIndex
+
     bin_size, n_time = data.bin_size, data.n_time
     lengths = data.mask.sum(axis=1)
     trial_starts = np.arange(data.n_trials) * (n_time * bin_size + TRIAL_GAP)
     nwbfile = pynwb.NWBFile(session_description=session_description, identifier=identifier,
                             session_start_time=datetime.now(timezone.utc),
                             session_id=str(data.meta["session"]) if "session" in data.meta else None)
+    # tables built column-wise from arrays: row-by-row add_trial / add_unit is slow for long recordings
+    columns = [VectorData(name="start_time", description="trial start (s)", data=trial_starts),
+               VectorData(name="stop_time", description="end of the trial's valid bins (s)",
+                          data=trial_starts + lengths * bin_size)]
     if data.labels is not None:
-        nwbfile.add_trial_column(name="label", description="condition label")
-    for trial in range(data.n_trials):
-        extra = {} if data.labels is None else {"label": int(data.labels[trial])}
-        nwbfile.add_trial(start_time=float(trial_starts[trial]),
-                          stop_time=float(trial_starts[trial] + lengths[trial] * bin_size), **extra)
+        columns.append(VectorData(name="label", description="condition label", data=data.labels))
+    nwbfile.trials = pynwb.epoch.TimeIntervals(name="trials", description="trials written by neuralign",
+                                               id=np.arange(data.n_trials), columns=columns)
+    flat, ends = _spike_times_from_counts(data.counts * data.mask[:, :, None], trial_starts, bin_size)
+    spike_times = VectorData(name="spike_times", description="spike times (s)", data=flat)
+    columns = [spike_times, VectorIndex(name="spike_times_index", data=ends, target=spike_times)]
     if data.unit_names is not None:
-        nwbfile.add_unit_column(name="unit_name", description="unit name")
-    spikes = _spike_times_from_counts(data.counts * data.mask[:, :, None], trial_starts, bin_size)
-    for unit, times in enumerate(spikes):
-        extra = {} if data.unit_names is None else {"unit_name": data.unit_names[unit]}
-        nwbfile.add_unit(spike_times=times, **extra)
+        columns.append(VectorData(name="unit_name", description="unit name", data=np.array(data.unit_names)))
+    nwbfile.units = pynwb.misc.Units(name="units", description="spike times reconstructed from binned counts",
+                                     id=np.arange(data.n_units), columns=columns)
     if data.behavior is not None:
         trial_index, bin_index = np.nonzero(data.mask)
         timestamps = np.concatenate([_bin_centres(trial_starts[trial], int(lengths[trial]), bin_size)
@@ -317,8 +342,15 @@ def _build_nwbfile(data: TrialData, pynwb: Any, session_description: str, behavi
     return nwbfile
 
 
-def _spike_times_from_counts(counts: np.ndarray, trial_starts: np.ndarray, bin_size: float) -> list[np.ndarray]:
-    """One sorted array of spike times per unit from integer counts (trials, time, units)."""
+def _spike_times_from_counts(counts: np.ndarray, trial_starts: np.ndarray,
+                             bin_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spike times of all units from integer counts (trials, time, units), ragged-packed.
+
+    Returns
+    -------
+    flat : (spikes,) spike times, unit by unit, sorted within each unit.
+    ends : (units,) end of each unit's slice of ``flat`` (the NWB ``spike_times_index``).
+    """
     counts = np.round(counts).astype(np.int64)
     trial, time, unit = np.nonzero(counts)
     k = counts[trial, time, unit]
@@ -328,5 +360,5 @@ def _spike_times_from_counts(counts: np.ndarray, trial_starts: np.ndarray, bin_s
     times = trial_starts[trial[spike_owner]] + (time[spike_owner] + (j + 0.5) / k[spike_owner]) * bin_size
     units = unit[spike_owner]
     order = np.lexsort((times, units))
-    bounds = np.searchsorted(units[order], np.arange(counts.shape[2] + 1))
-    return [times[order][bounds[u]:bounds[u + 1]] for u in range(counts.shape[2])]
+    ends = np.searchsorted(units[order], np.arange(1, counts.shape[2] + 1))
+    return times[order], ends.astype(np.int64)

@@ -46,10 +46,10 @@ class SeqVAEConfig:
     kl_warmup_epochs: int = 50
     behavior_weight: float = 20.0
     max_epochs: int = 400
-    batch_size: int = 16
+    batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    patience: int = 60
+    patience: int = 30
     val_fraction: float = 0.1
     seed: int = 0
     device: str | None = None

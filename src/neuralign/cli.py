@@ -1,0 +1,180 @@
+"""The ``neuralign`` command line.
+
+Data arguments are a file (.npz, .h5, .nwb written by neuralign or any NWB file) or a bundled dataset name,
+optionally with a part: ``erdiff_miller_co:source``, ``semedo_v1v2:V1``, ``synthetic_reach``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Latent variable models of neural population recordings, aligned across sessions.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Bundled recordings and synthetic generators.")
+app.add_typer(datasets_app, name="datasets")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def resolve_data(spec: str) -> Any:
+    """A file path or ``name[:part]`` of a registered dataset -> TrialData, list or dict of TrialData."""
+    from neuralign.data import io
+    from neuralign.data.datasets import list_datasets, load
+
+    if Path(spec).exists():
+        return io.load(spec)
+    name, _, part = spec.partition(":")
+    names = [info.name for info in list_datasets()]
+    if name not in names:
+        raise ValueError(f"data: {spec!r} is neither an existing file nor a bundled dataset; datasets: {names}.")
+    data = load(name)
+    if not part:
+        return data
+    if isinstance(data, dict):
+        if part not in data:
+            raise ValueError(f"data: {name!r} has parts {sorted(data)}, not {part!r}.")
+        return data[part]
+    if isinstance(data, list):
+        for index, session in enumerate(data):
+            if part == str(index) or part == str(session.meta.get("session")):
+                return session
+        raise ValueError(f"data: {name!r} has sessions {[str(s.meta.get('session', i)) for i, s in enumerate(data)]}, "
+                         f"not {part!r}.")
+    raise ValueError(f"data: {name!r} is a single recording; drop ':{part}'.")
+
+
+def _single(spec: str) -> Any:
+    from neuralign.data.trialdata import TrialData
+
+    data = resolve_data(spec)
+    if not isinstance(data, TrialData):
+        parts = list(data) if isinstance(data, dict) else list(range(len(data)))
+        raise ValueError(f"data: {spec!r} holds several recordings; pick one with {spec}:PART, PART in {parts}.")
+    return data
+
+
+def _read_config(path: Optional[Path]) -> dict[str, Any]:
+    if path is None:
+        return {}
+    import yaml
+
+    if not path.is_file():
+        raise ValueError(f"config: no file at {str(path)!r}.")
+    try:
+        settings = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"config: {str(path)!r} is not valid YAML: {error}") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"config: expected a mapping of settings in {str(path)!r}, got {type(settings).__name__}.")
+    return settings
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the bundled recordings and synthetic generators."""
+    from neuralign.data.datasets import list_datasets
+
+    for info in list_datasets():
+        typer.echo(f"{info.name:<26} {info.kind:<10} {info.returns}")
+        typer.echo(f"{'':<26} {'':<10} {info.description}")
+
+
+@app.command()
+def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part]; a list of sessions fits all"),
+        out: Path = typer.Option(..., "--out", "-o", help="where to write the fitted model (.pt)"),
+        config: Optional[Path] = typer.Option(None, help="YAML file of SeqVAE settings"),
+        latent_dim: Optional[int] = typer.Option(None, help="latent dimensions"),
+        max_epochs: Optional[int] = typer.Option(None, help="maximum training epochs"),
+        seed: Optional[int] = typer.Option(None, help="random seed"),
+        device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
+        quiet: bool = typer.Option(False, help="no progress bar")) -> None:
+    """Fit a sequential VAE and save it."""
+    from neuralign.models.seqvae import SeqVAE
+
+    try:
+        settings = _read_config(config)
+        flags = {"latent_dim": latent_dim, "max_epochs": max_epochs, "seed": seed, "device": device}
+        settings.update({k: v for k, v in flags.items() if v is not None})
+        if quiet:
+            settings["verbose"] = False
+        recordings = resolve_data(data)
+        if isinstance(recordings, dict):
+            recordings = list(recordings.values())
+        model = SeqVAE(**settings).fit(recordings)
+        model.save(out)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    history = model.history_
+    typer.echo(f"fitted in {history.seconds:.1f} s ({history.epochs_run} epochs, best validation loss "
+               f"{history.best_val_loss:.4g}); saved to {out}")
+
+
+@app.command()
+def encode(model_path: Path = typer.Argument(..., help="a model saved by `neuralign fit`"),
+           data: str = typer.Argument(..., help="file or bundled dataset name[:part]"),
+           out: Path = typer.Option(..., "--out", "-o", help="where to write the latents (.npz)"),
+           session: Optional[int] = typer.Option(None, help="the model's session index for these data")) -> None:
+    """Write posterior-mean latents (trials, time, latent_dim) of a recording to an .npz file."""
+    import numpy as np
+
+    from neuralign._atomic import atomic_path
+    from neuralign.models.base import load_model
+
+    try:
+        model = load_model(model_path)
+        recording = _single(data)
+        latents = model.transform(recording, session=session)
+        arrays = {"latents": latents}
+        if recording.labels is not None:
+            arrays["labels"] = recording.labels
+        if getattr(model, "behavior_mean_", np.zeros(0)).size:
+            arrays["behavior_decoded"] = model.predict_behavior(recording, session=session)
+        with atomic_path(out, suffix=".npz") as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **arrays)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    typer.echo(f"wrote latents {latents.shape} to {out}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="report folder"),
+         seed: int = typer.Option(0, help="random seed"),
+         quick: bool = typer.Option(False, help="a short run (few epochs) to check the pipeline")) -> None:
+    """The main job on bundled data: fit, decode, compare sessions; writes a report folder."""
+    from neuralign.demo import run_demo
+
+    run_demo(out, seed=seed, quick=quick, progress=typer.echo)
+
+
+@app.command()
+def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
+          quick: bool = typer.Option(False, help="a short run that finishes in minutes on 2 CPU cores"),
+          seeds: Optional[int] = typer.Option(None, help="number of seeds (default: the benchmark's)"),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output file")) -> None:
+    """Run a benchmark: prints a table and writes JSON."""
+    from neuralign.bench import run_benchmark
+
+    try:
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None)
+    except (ValueError, TypeError) as error:
+        _fail(str(error))
+    if out is not None:
+        typer.echo(f"wrote {out}", err=True)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
