@@ -19,13 +19,14 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     Parameters
     ----------
     path : the final destination; its directory must exist.
-    suffix : suffix of the temporary file (default: ``path``'s own suffix, which some writers need).
+    suffix : suffix of the temporary file (default: ``.tmp`` + ``path``'s own suffix, which some writers,
+        such as pynwb and numpy.savez, expect).
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"path: the directory {str(directory)!r} does not exist; create it first.")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix + ".tmp",
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp" + target.suffix,
                                          dir=directory)
     os.close(handle)
     os.unlink(temporary)  # writers such as h5py and pynwb want to create the file themselves

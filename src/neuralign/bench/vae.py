@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-import numpy as np
 from sklearn.decomposition import PCA
 
 from neuralign.bench import Row

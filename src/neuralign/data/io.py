@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Union
 
 import numpy as np
 
+from neuralign._atomic import atomic_path
 from neuralign._checks import describe, one_of
 from neuralign.data.nwb import read_nwb, write_nwb
 from neuralign.data.trialdata import TrialData
@@ -107,24 +107,9 @@ def load(path: PathLike, *, format: str | None = None, **nwb_options: Any) -> Sa
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(temporary_path)`` and rename the result onto ``path``.
-
-    The temporary file lives in the directory of ``path`` (so the rename is atomic); on any error it is removed
-    and an existing file at ``path`` is left untouched.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"path: the directory {str(directory)!r} of {str(path)!r} does not exist; "
-                                "create it first.")
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=directory)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Call ``write(temporary_path)`` and rename the result onto ``path`` (see :func:`atomic_path`)."""
+    with atomic_path(path) as temporary:
+        write(str(temporary))
 
 
 # ----------------------------------------------------------------------------------------------- helpers
