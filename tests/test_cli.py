@@ -1,0 +1,122 @@
+"""The command line: every command on tiny data, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from neuralign.cli import app, resolve_data
+from neuralign.data import io
+from neuralign.data.datasets import load
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def tiny_file(tmp_path):
+    data = load("synthetic_reach", n_trials=24, n_time=8, n_units=10, seed=0)
+    path = tmp_path / "tiny.npz"
+    io.save(data, path)
+    return path
+
+
+def test_datasets_list_names_every_dataset():
+    result = runner.invoke(app, ["datasets", "list"])
+    assert result.exit_code == 0
+    for name in ("erdiff_miller_co", "semedo_v1v2", "spykesml_m1", "golub_bci_learning", "synthetic_reach"):
+        assert name in result.output
+
+
+def test_fit_then_encode_writes_latents(tiny_file, tmp_path):
+    model_path = tmp_path / "model.pt"
+    config = tmp_path / "config.yaml"
+    config.write_text("hidden_size: 8\nread_in_dim: 8\nbatch_size: 8\n")
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(model_path), "--config", str(config),
+                                 "--latent-dim", "2", "--max-epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert model_path.is_file()
+    latents_path = tmp_path / "latents.npz"
+    result = runner.invoke(app, ["encode", str(model_path), str(tiny_file), "--out", str(latents_path)])
+    assert result.exit_code == 0, result.output
+    with np.load(latents_path) as saved:
+        assert saved["latents"].shape == (24, 8, 2)
+        assert saved["behavior_decoded"].shape == (24, 8, 2)
+        assert np.array_equal(saved["labels"], load("synthetic_reach", n_trials=24, n_time=8, n_units=10).labels)
+
+
+def test_resolve_data_parts():
+    assert resolve_data("erdiff_miller_co:target").n_units == 172
+    assert resolve_data("erdiff_miller_co:1").n_units == 172
+    assert resolve_data("semedo_v1v2:V2").n_units == 31
+    with pytest.raises(ValueError, match="data: .*has sessions"):
+        resolve_data("erdiff_miller_co:tomorrow")
+    with pytest.raises(ValueError, match="neither an existing file nor a bundled dataset"):
+        resolve_data("no_such_thing")
+    with pytest.raises(ValueError, match="has parts"):
+        resolve_data("semedo_v1v2:V4")
+
+
+def test_fit_reports_bad_config_clearly(tiny_file, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("latent_dims: 3\n")
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--config", str(config)])
+    assert result.exit_code == 2
+    assert "latent_dims" in result.output
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_fit_rejects_non_mapping_yaml(tiny_file, tmp_path):
+    config = tmp_path / "list.yaml"
+    config.write_text("- 1\n- 2\n")
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--config", str(config)])
+    assert result.exit_code == 2 and "config: expected a mapping" in result.output
+
+
+def test_encode_rejects_corrupt_model(tiny_file, tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model at all")
+    result = runner.invoke(app, ["encode", str(broken), str(tiny_file), "--out", str(tmp_path / "z.npz")])
+    assert result.exit_code == 2
+    assert "path:" in result.output and "not a readable" in result.output
+    assert not (tmp_path / "z.npz").exists()
+
+
+def test_encode_rejects_multi_session_data_without_part(tmp_path, tiny_file):
+    model_path = tmp_path / "model.pt"
+    runner.invoke(app, ["fit", str(tiny_file), "--out", str(model_path), "--latent-dim", "2", "--max-epochs", "1",
+                        "--quiet"])
+    result = runner.invoke(app, ["encode", str(model_path), "erdiff_miller_co", "--out", str(tmp_path / "z.npz")])
+    assert result.exit_code == 2 and "pick one with" in result.output
+
+
+def test_bench_unknown_name_lists_benchmarks():
+    result = runner.invoke(app, ["bench", "nope"])
+    assert result.exit_code == 2
+    assert "unknown benchmark" in result.output and "vae" in result.output
+
+
+def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
+    from neuralign import bench
+    from neuralign.bench import Row
+
+    def fake_run(*, quick, seeds, progress):
+        progress("running")
+        return [Row.from_values("m", "s", "r2", [1.0, 3.0], [0.5, 0.5])]
+
+    import types
+
+    module = types.SimpleNamespace(run=fake_run)
+    monkeypatch.setitem(bench.BENCHMARKS, "fake", "fake_bench_module")
+    monkeypatch.setitem(__import__("sys").modules, "fake_bench_module", module)
+    out = tmp_path / "b.json"
+    result = runner.invoke(app, ["bench", "fake", "--out", str(out), "--seeds", "2"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(out.read_text())
+    assert saved["benchmark"] == "fake"
+    row = saved["rows"][0]
+    assert set(row) >= {"method", "setting", "metric", "mean", "std", "n", "seconds"}
+    assert row["mean"] == 2.0 and row["std"] == 1.0 and row["n"] == 2
+    assert "torch" in saved["env"]
