@@ -207,11 +207,14 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
     if validation is None:
         train_sessions, val_sessions = split_sessions(sessions, config.val_fraction, config.seed)
     else:
+        if len(validation) != len(sessions):
+            raise ValueError(f"validation: expected one entry per session ({len(sessions)}, None for a session "
+                             f"without validation data), got {len(validation)}.")
         train_sessions, val_sessions = list(sessions), list(validation)
     train_sessions = [_to_device(s, device) for s in train_sessions]
     val_sessions = [_to_device(s, device) for s in val_sessions]
     use_validation = any(s is not None for s in val_sessions)
-    parameters = [p for p in (parameters or module.parameters()) if p.requires_grad]
+    parameters = [p for p in (module.parameters() if parameters is None else parameters) if p.requires_grad]
     if not parameters:
         raise ValueError("parameters: nothing to optimise (no parameter requires gradients).")
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -220,6 +223,8 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
         resumed = _load_checkpoint(config.checkpoint_path, module, optimizer, device)
         if resumed is not None:
             history, best_state, bad_epochs, start_epoch = resumed
+            if use_validation and bad_epochs >= config.patience:  # the checkpointed run had stopped early
+                history.stopped_early, start_epoch = True, max(start_epoch, config.max_epochs)
     started = time.perf_counter() - history.seconds
     show = config.verbose and sys.stderr.isatty()
     progress = tqdm(range(start_epoch, config.max_epochs), disable=not show, desc=type(module).__name__,
@@ -247,13 +252,13 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
                              val=f"{logs.get('val/loss', float('nan')):.4g}", refresh=False)
         history.seconds = time.perf_counter() - started
         stop = use_validation and bad_epochs >= config.patience
+        history.stopped_early = stop
         if config.checkpoint_path and ((epoch + 1) % config.checkpoint_every == 0 or stop
                                        or epoch + 1 == config.max_epochs):
             _save_checkpoint(config.checkpoint_path, module, optimizer, history, best_state, bad_epochs, epoch + 1)
         if callback is not None:
             callback(epoch, history)
         if stop:
-            history.stopped_early = True
             break
     progress.close()
     if best_state is not None and use_validation:

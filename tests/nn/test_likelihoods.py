@@ -147,3 +147,14 @@ def test_per_session_linear_add_session_appends_and_leaves_others_unchanged():
     for key, value in before.items():
         assert torch.equal(after[key], value), key
     assert layers.add_session(2, 3) == 3
+
+
+def test_per_session_linear_with_two_ints_has_one_session():
+    layers = PerSessionLinear(3, 4)
+    assert len(layers) == 1
+    assert layers(torch.randn(2, 3), 0).shape == (2, 4)
+
+
+def test_per_session_linear_lists_of_different_lengths_raise():
+    with pytest.raises(ValueError, match="in_features, out_features"):
+        PerSessionLinear([3, 4], [5, 6, 7])

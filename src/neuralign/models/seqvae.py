@@ -144,6 +144,8 @@ class SeqVAE(Estimator):
         if len(behavior_dims) > 1:
             raise ValueError(f"data: every session's behaviour must have the same dims, got {sorted(behavior_dims)}.")
         dims = behavior_dims.pop() if behavior_dims else 0
+        # a refit starts from no behaviour statistics (a previous fit's must not leak into this one)
+        self.behavior_mean_, self.behavior_std_ = np.zeros(0, np.float32), np.ones(0, np.float32)
         with_behavior = [s.behavior for s in sessions if s.behavior is not None]
         if with_behavior:
             stacked = np.concatenate([b[m] for b, m in zip(with_behavior, [s.mask for s in sessions
@@ -171,6 +173,7 @@ class SeqVAE(Estimator):
         data = check_trialdata("data", data)
         self._check_counts_signal("data", data)
         network = self.network_
+        torch.manual_seed(self.config.seed)  # the new layers' initialisation, as in fit
         index = network.read_in.add_session(data.n_units, self.config.read_in_dim)
         network.read_out.add_session(self.config.latent_dim, data.n_units)
         self.units_.append(data.n_units)
@@ -222,6 +225,7 @@ class SeqVAE(Estimator):
     @torch.no_grad()
     def predict_behavior(self, data: TrialData, *, session: int | None = None) -> np.ndarray:
         """Behaviour decoded by the shared head from the posterior mean, (trials, time, dims), original units."""
+        self._check_fitted("predict_behavior")
         self._check_behavior_head()
         mean, _ = self._posterior(data, session)
         standardised = self.network_.behavior_head(mean).cpu().numpy()

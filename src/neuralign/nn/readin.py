@@ -17,11 +17,16 @@ class PerSessionLinear(nn.Module):
     ----------
     in_features : one input size per session (read-in: unit counts), or one int shared by all.
     out_features : one output size per session (read-out: unit counts), or one int shared by all.
+    With two ints there is one session; two lists must have the same length.
     """
 
     def __init__(self, in_features: list[int] | int, out_features: list[int] | int) -> None:
         super().__init__()
-        n_sessions = max(len(x) for x in (in_features, out_features) if isinstance(x, list))
+        sizes = [len(x) for x in (in_features, out_features) if isinstance(x, list)]
+        if len(set(sizes)) > 1:
+            raise ValueError(f"in_features, out_features: expected one size per session in both lists, got "
+                             f"{sizes[0]} and {sizes[1]} sessions.")
+        n_sessions = sizes[0] if sizes else 1
         ins = in_features if isinstance(in_features, list) else [in_features] * n_sessions
         outs = out_features if isinstance(out_features, list) else [out_features] * n_sessions
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(ins, outs))
