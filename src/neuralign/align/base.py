@@ -1,0 +1,266 @@
+"""The aligner interface and the machinery every read-in aligner shares.
+
+An aligner keeps a fitted source :class:`SeqVAE` frozen (in eval mode) and fits only a new linear read-in for
+the target session (target units -> the encoder's input space), so that the frozen encoder puts target trials
+where the source's latents live and the frozen source behaviour head decodes them:
+
+    Aligner(source_model, source=source_trials).fit(target_trials)   # target spikes only
+    aligner.transform(target) -> (trials, time, latent_dim) aligned latents
+    aligner.predict_behavior(target) -> (trials, time, dims) via the frozen source head
+
+Unsupervised aligners never see target labels or behaviour. Each method defines ``objective(target_latents,
+source_latents)``; the read-in is trained by the one training loop for a fixed number of epochs from each of
+``restarts`` initialisations, and the restart kept is the one with the lowest ``selection_score`` computed on
+target spikes alone (by default the method's own objective on all target trials).
+
+Initialisation ("pca"): with source principal axes U_s and target principal axes U_t of the trial-averaged-free
+spike counts, the target read-in starts as W_t = W_s U_s diag(s_s / s_t) S U_t^T, mapping the j-th target
+component onto the j-th source component (S: random signs, a different draw per restart; restart 0: signs
+chosen so projected target and source components have the same skewness sign).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from neuralign._checks import describe, one_of, positive_float, positive_int
+from neuralign.data.trialdata import TrialData, check_trialdata
+from neuralign.models.seqvae import SeqVAE
+from neuralign.train import TrainConfig, resolve_device, train
+
+
+@dataclass
+class AlignConfig:
+    """Settings shared by the read-in aligners."""
+
+    epochs: int = 150
+    batch_size: int = 128
+    learning_rate: float = 1e-2
+    restarts: int = 8
+    init: str = "pca"
+    n_components: int = 16
+    seed: int = 0
+    device: str | None = None
+    verbose: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "restarts", "n_components"):
+            positive_int(name, getattr(self, name))
+        positive_float("learning_rate", self.learning_rate)
+        positive_int("seed", self.seed, minimum=0)
+        one_of("init", self.init, ("pca", "random"))
+        resolve_device(self.device)
+
+
+class Aligner:
+    """Base of all aligners: validation, the frozen source model and the aligned-latent API."""
+
+    name: ClassVar[str] = "aligner"
+    supervised: ClassVar[bool] = False
+
+    def __init__(self, source_model: SeqVAE, *, source: TrialData | None = None) -> None:
+        if not isinstance(source_model, SeqVAE):
+            raise TypeError(f"source_model: expected a fitted neuralign SeqVAE, got {describe(source_model)}.")
+        if not source_model.fitted_:
+            raise ValueError("source_model: the SeqVAE is not fitted; call source_model.fit(source) first.")
+        self.source_model = source_model
+        self.source = None if source is None else self._check_source(source)
+        self.fitted_ = False
+
+    def _check_source(self, source: TrialData) -> TrialData:
+        check_trialdata("source", source)
+        if source.n_units != self.source_model.units_[0]:
+            raise ValueError(f"source: has {source.n_units} units but the source model's read-in expects "
+                             f"{self.source_model.units_[0]}.")
+        return source
+
+    def _check_target(self, target: TrialData, *, fitting: bool) -> TrialData:
+        check_trialdata("target", target)
+        if target.signal != "counts":
+            raise ValueError(f"target: expected spike counts (signal='counts'), got signal={target.signal!r}.")
+        if self.source is not None and target.n_time != self.source.n_time:
+            raise ValueError(f"target: has {target.n_time} time bins per trial but the source has "
+                             f"{self.source.n_time}; cut both to the same trial length.")
+        if not fitting:
+            if not self.fitted_:
+                raise ValueError(f"{type(self).__name__} is not fitted: call fit(target) first.")
+            if target.n_units != self.n_target_units_:
+                raise ValueError(f"target: has {target.n_units} units but the aligner was fitted on "
+                                 f"{self.n_target_units_}.")
+        return target
+
+    @property
+    def network(self) -> Any:
+        return self.source_model.network_
+
+    def fit(self, target: TrialData) -> "Aligner":
+        raise NotImplementedError
+
+    def transform(self, target: TrialData) -> np.ndarray:
+        """Aligned latents of ``target`` trials, (trials, time, latent_dim)."""
+        raise NotImplementedError
+
+    def predict_behavior(self, target: TrialData) -> np.ndarray:
+        """Behaviour decoded from the aligned latents by the frozen source head, (trials, time, dims)."""
+        return self.source_model.decode_behavior(self.transform(target))
+
+
+class _ReadInModule(nn.Module):
+    """What the training loop optimises: the target read-in and any extra parts of a method."""
+
+    def __init__(self, read_in: nn.Linear, extras: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.read_in = read_in
+        self.extras = nn.ModuleDict(extras)
+
+
+class ReadInAligner(Aligner):
+    """Fits a target read-in by minimising ``objective`` from several initialisations (see module docstring)."""
+
+    def __init__(self, source_model: SeqVAE, *, source: TrialData, config: AlignConfig | None = None,
+                 **settings: Any) -> None:
+        super().__init__(source_model, source=source)
+        if self.source is None:
+            raise ValueError(f"source: {type(self).__name__} needs the source trials (source=TrialData) to "
+                             "match the target's latents to.")
+        self.config = config if config is not None else AlignConfig(**settings)
+        self.read_in_: nn.Linear | None = None
+        self.restart_scores_: list[float] = []
+
+    # -------------------------------------------------------------------------- what a method defines
+    def objective(self, target_latents: torch.Tensor, source_latents: torch.Tensor,
+                  module: _ReadInModule) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_modules(self) -> dict[str, nn.Module]:
+        """Modules trained alongside the read-in (e.g. a domain critic)."""
+        return {}
+
+    def extra_tensors(self, target: TrialData, device: torch.device) -> dict[str, torch.Tensor]:
+        """Per-trial target tensors the loss needs beyond counts and mask (only supervised references)."""
+        return {}
+
+    def selection_score(self, target_latents: torch.Tensor) -> float:
+        """Lower is better; computed without labels. Default: the objective on all target trials."""
+        with torch.no_grad():
+            return float(self.objective(target_latents, self.source_latents_, self._module))
+
+    # ------------------------------------------------------------------------------------------ fitting
+    def fit(self, target: TrialData) -> "ReadInAligner":
+        target = self._check_target(target, fitting=True)
+        config = self.config
+        device = resolve_device(config.device)
+        self.network.to(device).eval()
+        for parameter in self.network.parameters():
+            parameter.requires_grad_(False)
+        self.source_latents_ = torch.as_tensor(self.source_model.transform(self.source), device=device)
+        tensors = {"counts": torch.as_tensor(target.counts, device=device),
+                   "mask": torch.as_tensor(target.mask, device=device), **self.extra_tensors(target, device)}
+        initial = self._initial_read_ins(target, device)
+        best, self.restart_scores_, self.restart_read_ins_ = None, [], []
+        restarts = tqdm(initial, desc=type(self).__name__, leave=False,
+                        disable=not (config.verbose and __import__("sys").stderr.isatty()))
+        for restart, read_in in enumerate(restarts):
+            self._module = _ReadInModule(read_in, self.extra_modules()).to(device)
+            self.prepare_restart(restart)
+            self._train_read_in(tensors, epochs=config.epochs, seed=config.seed * 1000 + restart)
+            score = self.selection_score(self._encode(self._module.read_in, tensors["counts"], tensors["mask"]))
+            self.restart_scores_.append(score)
+            self.restart_read_ins_.append(copy.deepcopy(self._module.read_in))
+            if best is None or score < best[0]:
+                best = (score, copy.deepcopy(self._module))
+        self._module = best[1]
+        self.refine(tensors)
+        self.read_in_ = self._module.read_in
+        self.best_restart_ = int(np.argmin(self.restart_scores_))
+        self.n_target_units_ = target.n_units
+        self.fitted_ = True
+        return self
+
+    def prepare_restart(self, restart: int) -> None:
+        """Hook called before each restart's training (e.g. to reset method state)."""
+
+    def refine(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Hook called on the selected restart (``self._module``) before it becomes the result."""
+
+    def _train_read_in(self, tensors: dict[str, torch.Tensor], *, epochs: int, seed: int) -> None:
+        """Train ``self._module`` on the target tensors by ``self._loss`` with the one training loop."""
+        config = self.config
+        train(self._module, self._loss, [tensors], TrainConfig(
+            max_epochs=epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+            weight_decay=0.0, val_fraction=0.0, patience=epochs, seed=seed, device=config.device, verbose=False))
+        self._module.eval()
+
+    def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
+        index = torch.randint(0, self.source_latents_.shape[0], (min(latents.shape[0] * 2,
+                              self.source_latents_.shape[0]),), device=latents.device)
+        loss = self.objective(latents, self.source_latents_[index], self._module)
+        return {"loss": loss}
+
+    def _encode(self, read_in: nn.Linear, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.network.encoder(read_in(counts))
+        return mean * mask.unsqueeze(-1)
+
+    def transform(self, target: TrialData, *, restart: int | None = None) -> np.ndarray:
+        """Aligned latents (trials, time, latent_dim); ``restart`` picks another restart's read-in."""
+        target = self._check_target(target, fitting=False)
+        read_in = self.read_in_
+        if restart is not None:
+            if not (isinstance(restart, int) and 0 <= restart < len(self.restart_read_ins_)):
+                raise ValueError(f"restart: expected an index in [0, {len(self.restart_read_ins_)}), got {restart!r}.")
+            read_in = self.restart_read_ins_[restart]
+        device = read_in.weight.device
+        with torch.no_grad():
+            latents = self._encode(read_in, torch.as_tensor(target.counts, device=device),
+                                   torch.as_tensor(target.mask, device=device))
+        return latents.cpu().numpy()
+
+    # --------------------------------------------------------------------------------- initialisation
+    def _initial_read_ins(self, target: TrialData, device: torch.device) -> list[nn.Linear]:
+        source_layer = self.network.read_in.layers[0]
+        rng = np.random.default_rng(self.config.seed)
+        out_features = source_layer.out_features
+        layers = []
+        if self.config.init == "pca":
+            source_axes, source_scale, source_mean, source_scores = _principal_axes(self.source, self.config.n_components)
+            target_axes, target_scale, target_mean, target_scores = _principal_axes(target, source_axes.shape[1])
+            k = min(source_axes.shape[1], target_axes.shape[1])
+            skew_signs = np.sign(_skewness(source_scores[:, :k]) * _skewness(target_scores[:, :k]))
+            skew_signs[skew_signs == 0] = 1
+        for restart in range(self.config.restarts):
+            layer = nn.Linear(target.n_units, out_features)
+            if self.config.init == "pca":
+                signs = skew_signs if restart == 0 else rng.choice([-1.0, 1.0], size=k)
+                mapping = source_axes[:, :k] @ np.diag(signs * source_scale[:k] / target_scale[:k]) @ target_axes[:, :k].T
+                weight = source_layer.weight.detach().cpu().numpy().astype(np.float64) @ mapping
+                bias = (source_layer.bias.detach().cpu().numpy() + source_layer.weight.detach().cpu().numpy()
+                        @ source_mean - weight @ target_mean)
+                with torch.no_grad():
+                    layer.weight.copy_(torch.as_tensor(weight, dtype=layer.weight.dtype))
+                    layer.bias.copy_(torch.as_tensor(bias, dtype=layer.bias.dtype))
+            layers.append(layer.to(device))
+        return layers
+
+
+def _principal_axes(data: TrialData, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Principal axes (units, k), component std (k,), mean (units,) and scores (samples, k) of all valid bins."""
+    samples = data.counts[data.mask].astype(np.float64)
+    mean = samples.mean(0)
+    centred = samples - mean
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(n_components, vt.shape[0])
+    scale = singular[:k] / np.sqrt(max(samples.shape[0] - 1, 1)) + 1e-8
+    return vt[:k].T, scale, mean, centred @ vt[:k].T
+
+
+def _skewness(scores: np.ndarray) -> np.ndarray:
+    centred = scores - scores.mean(0)
+    return (centred ** 3).mean(0) / (centred.std(0) ** 3 + 1e-12)

@@ -1,0 +1,134 @@
+"""ERDiff: align a target session by maximum likelihood of its latent trajectories under a diffusion prior
+trained on the source's latent trajectories (Wang et al., NeurIPS 2023; ../METHODS.md section 1).
+
+1. Prior: a TrajectoryDiffusion (spatio-temporal transformer denoiser) fitted to source posterior-mean
+   trajectories Z_s: (trials, l, d).
+2. Alignment: with the source SeqVAE (encoder, decoders, behaviour head) and the prior frozen and in eval mode,
+   fit only the target read-in W_t by minimising, over target trials,
+
+       L(W_t) = mean_trials B(Z_t) / (l d)  +  matching_weight * D(Z_t, Z_s)
+
+   where Z_t = encoder(W_t X_t), B is the score-matching bound on -log p_0(Z_t) (Song et al. 2021; estimated
+   with ``n_t`` draws of (t, eps), divergence by Hutchinson-Skilling) and D a set distance between target and
+   source trajectories (RBF-MMD by default, Sinkhorn OT as in the paper, or none).
+3. Restarts: the read-in is trained from ``restarts`` initialisations (PCA-based, see ``align.base``); the one
+   kept has the lowest bound B on all target trials, averaged over a fixed set of (t, eps) draws. Matching
+   losses alone cannot tell the right map from a symmetric wrong one (a rotated or mirrored ring of reach
+   directions); the trajectory prior can, and choosing by it uses no target labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from neuralign._checks import describe, one_of, positive_float, positive_int
+from neuralign.align.base import AlignConfig, ReadInAligner
+from neuralign.data.trialdata import TrialData
+from neuralign.diffusion import SpatioTemporalDenoiser, TrajectoryDiffusion, score_matching_bound
+from neuralign.models.seqvae import SeqVAE
+from neuralign.nn.matching import rbf_mmd2, sinkhorn_cost
+
+MATCHING = {"mmd": rbf_mmd2, "sinkhorn": sinkhorn_cost, "none": None}
+
+
+class ERDiff(ReadInAligner):
+    """ERDiff aligner (see the module docstring).
+
+    Parameters
+    ----------
+    source_model : a fitted SeqVAE; frozen throughout.
+    source : the source trials whose latents train the prior and anchor the matching term.
+    prior : an already fitted TrajectoryDiffusion over source latents (else one is fitted on first use).
+    prior_epochs, prior_width, prior_blocks : the prior's training length and denoiser size.
+    spatial, temporal : switch the denoiser's spatial / temporal attention layers (ablations).
+    matching : ``"mmd"``, ``"sinkhorn"`` or ``"none"``: the set distance added to the bound.
+    matching_weight : its weight.
+    n_t : (t, eps) draws per trajectory and step for the bound.
+    drift : ``"sde"`` or ``"probability_flow"`` (see ``diffusion.likelihood``).
+    selection_draws : (t, eps) draws per trajectory when scoring restarts.
+    Other keywords (epochs, restarts, learning_rate, seed, device, verbose, ...) are AlignConfig settings.
+    """
+
+    name = "erdiff"
+
+    def __init__(self, source_model: SeqVAE, *, source: TrialData, prior: TrajectoryDiffusion | None = None,
+                 prior_epochs: int = 300, prior_width: int = 32, prior_blocks: int = 2, spatial: bool = True,
+                 temporal: bool = True, matching: str = "mmd", matching_weight: float = 1.0, n_t: int = 4,
+                 drift: str = "sde", selection_draws: int = 64, refine_epochs: int = 30,
+                 config: AlignConfig | None = None,
+                 **settings: Any) -> None:
+        super().__init__(source_model, source=source, config=config, **settings)
+        if prior is not None and not isinstance(prior, TrajectoryDiffusion):
+            raise TypeError(f"prior: expected a fitted TrajectoryDiffusion or None, got {describe(prior)}.")
+        self.prior_ = prior
+        self.prior_epochs = positive_int("prior_epochs", prior_epochs)
+        self.prior_width = positive_int("prior_width", prior_width)
+        self.prior_blocks = positive_int("prior_blocks", prior_blocks)
+        self.spatial, self.temporal = bool(spatial), bool(temporal)
+        self.matching = one_of("matching", matching, tuple(MATCHING))
+        self.matching_weight = positive_float("matching_weight", matching_weight, allow_zero=True)
+        self.n_t = positive_int("n_t", n_t)
+        self.drift = one_of("drift", drift, ("sde", "probability_flow"))
+        self.selection_draws = positive_int("selection_draws", selection_draws)
+        self.refine_epochs = positive_int("refine_epochs", refine_epochs, minimum=0)
+        self._refining = False
+
+    def fit_prior(self) -> TrajectoryDiffusion:
+        """Fit (once) the diffusion prior on the source's posterior-mean latent trajectories."""
+        if self.prior_ is None:
+            latents = self.source_model.transform(self.source)
+            denoiser = SpatioTemporalDenoiser(latents.shape[1], latents.shape[2], width=self.prior_width,
+                                              n_blocks=self.prior_blocks, spatial=self.spatial,
+                                              temporal=self.temporal)
+            torch.manual_seed(self.config.seed)
+            self.prior_ = TrajectoryDiffusion(denoiser).fit(
+                latents, max_epochs=self.prior_epochs, batch_size=64, learning_rate=2e-3, seed=self.config.seed,
+                device=self.config.device, verbose=self.config.verbose, val_fraction=0.1, patience=60)
+        self.prior_.eval()
+        for parameter in self.prior_.parameters():
+            parameter.requires_grad_(False)
+        return self.prior_
+
+    def fit(self, target: TrialData) -> "ERDiff":
+        self.fit_prior()
+        return super().fit(target)
+
+    def prepare_restart(self, restart: int) -> None:
+        self.prior_.to(self.source_latents_.device)
+        self._refining = False
+
+    def refine(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Train the selected restart further on the full objective: bound + matching."""
+        if self.refine_epochs:
+            self._refining = True
+            try:
+                self._train_read_in(tensors, epochs=self.refine_epochs, seed=self.config.seed * 1000 + 999)
+            finally:
+                self._refining = False
+
+    def bound(self, latents: torch.Tensor, *, n_t: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(trials,) score-matching bound on -log p_0 of latent trajectories, per latent entry."""
+        values = score_matching_bound(self.prior_, latents, n_t=n_t, drift=self.drift, generator=generator)
+        return values / (latents.shape[1] * latents.shape[2])
+
+    def objective(self, target_latents: torch.Tensor, source_latents: torch.Tensor,
+                  module: nn.Module) -> torch.Tensor:
+        distance = MATCHING[self.matching]
+        if not self._refining and distance is not None:  # restarts: matching only; the bound selects
+            return distance(target_latents.reshape(target_latents.shape[0], -1),
+                            source_latents.reshape(source_latents.shape[0], -1))
+        loss = self.bound(target_latents, n_t=self.n_t).mean()
+        if distance is not None and self.matching_weight > 0:
+            flat_target = target_latents.reshape(target_latents.shape[0], -1)
+            flat_source = source_latents.reshape(source_latents.shape[0], -1)
+            loss = loss + self.matching_weight * distance(flat_target, flat_source)
+        return loss
+
+    def selection_score(self, target_latents: torch.Tensor) -> float:
+        generator = torch.Generator(device=target_latents.device).manual_seed(self.config.seed)
+        with torch.enable_grad():  # the divergence estimate needs autograd even when scoring
+            latents = target_latents.detach().requires_grad_(self.drift == "probability_flow")
+            return float(self.bound(latents, n_t=self.selection_draws, generator=generator).mean())
