@@ -34,15 +34,6 @@ def without_behavior(data: TrialData) -> TrialData:
     return dataclasses.replace(data, behavior=None, meta=dict(data.meta))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny GRUs run no faster on more threads, and many times slower when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data() -> TrialData:
     return tiny_data()
