@@ -4,7 +4,6 @@ checkpoints that resume to exactly the result of an uninterrupted run, even afte
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralign.align.base import Aligner, ReadInAligner, _principal_axes, _ReadInModule
+from neuralign.align.base import Aligner, ReadInAligner, _principal_axes
 from neuralign.data.trialdata import TrialData
 from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost
 
