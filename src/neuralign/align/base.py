@@ -16,7 +16,8 @@ target spikes alone (by default the method's own objective on all target trials)
 Initialisation ("pca"): with source principal axes U_s and target principal axes U_t of the trial-averaged-free
 spike counts, the target read-in starts as W_t = W_s U_s diag(s_s / s_t) S U_t^T, mapping the j-th target
 component onto the j-th source component (S: random signs, a different draw per restart; restart 0: signs
-chosen so projected target and source components have the same skewness sign).
+chosen without labels so the components' grand-mean time courses, or else their skewness, agree: see
+``_matching_signs``).
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ class ReadInAligner(Aligner):
         self.source_latents_ = torch.as_tensor(self.source_model.transform(self.source), device=device)
         tensors = {"counts": torch.as_tensor(target.counts, device=device),
                    "mask": torch.as_tensor(target.mask, device=device), **self.extra_tensors(target, device)}
+        torch.manual_seed(config.seed)  # the read-in and any extra modules start from seeded weights
         initial = self._initial_read_ins(target, device)
         best, self.restart_scores_, self.restart_read_ins_ = None, [], []
         restarts = tqdm(initial, desc=type(self).__name__, leave=False,
@@ -233,8 +235,7 @@ class ReadInAligner(Aligner):
             source_axes, source_scale, source_mean, source_scores = _principal_axes(self.source, self.config.n_components)
             target_axes, target_scale, target_mean, target_scores = _principal_axes(target, source_axes.shape[1])
             k = min(source_axes.shape[1], target_axes.shape[1])
-            skew_signs = np.sign(_skewness(source_scores[:, :k]) * _skewness(target_scores[:, :k]))
-            skew_signs[skew_signs == 0] = 1
+            skew_signs = _matching_signs(self.source, source_scores[:, :k], target, target_scores[:, :k])
         for restart in range(self.config.restarts):
             layer = nn.Linear(target.n_units, out_features)
             if self.config.init == "pca":
@@ -259,6 +260,35 @@ def _principal_axes(data: TrialData, n_components: int) -> tuple[np.ndarray, np.
     k = min(n_components, vt.shape[0])
     scale = singular[:k] / np.sqrt(max(samples.shape[0] - 1, 1)) + 1e-8
     return vt[:k].T, scale, mean, centred @ vt[:k].T
+
+
+def _matching_signs(source: TrialData, source_scores: np.ndarray, target: TrialData,
+                    target_scores: np.ndarray) -> np.ndarray:
+    """Label-free sign of each target component relative to the same-rank source component.
+
+    Where both components carry a clear trial-averaged time course (correlation of the two grand-mean time
+    courses |r| > 0.5), the sign makes the time courses agree; otherwise the sign makes the skewness agree
+    (spike-count components are skewed, and the skew's sign survives across sessions).
+    """
+    skew = np.sign(_skewness(source_scores) * _skewness(target_scores))
+    source_course = _grand_mean_course(source, source_scores)
+    target_course = _grand_mean_course(target, target_scores)
+    signs = skew.copy()
+    for j in range(source_scores.shape[1]):
+        a, b = source_course[:, j], target_course[:, j]
+        if a.std() > 0 and b.std() > 0:
+            r = np.corrcoef(a, b)[0, 1]
+            if abs(r) > 0.5:
+                signs[j] = np.sign(r)
+    signs[signs == 0] = 1
+    return signs
+
+
+def _grand_mean_course(data: TrialData, scores: np.ndarray) -> np.ndarray:
+    """(time, k): component scores averaged over trials at each time bin (valid bins only)."""
+    per_trial = np.zeros((data.n_trials, data.n_time, scores.shape[1]))
+    per_trial[data.mask] = scores
+    return per_trial.sum(0) / np.maximum(data.mask.sum(0), 1)[:, None]
 
 
 def _skewness(scores: np.ndarray) -> np.ndarray:

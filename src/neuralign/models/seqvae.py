@@ -40,8 +40,8 @@ class SeqVAEConfig:
     latent_dim: int = 8
     read_in_dim: int = 64
     hidden_size: int = 64
-    input_dropout: float = 0.2
-    dropout: float = 0.1
+    input_dropout: float = 0.5
+    dropout: float = 0.2
     prior: str = "ar1"
     kl_warmup_epochs: int = 50
     behavior_weight: float = 20.0

@@ -59,4 +59,4 @@ def sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, *, reg: float = 0.05, iterat
     scale = cost.detach().mean().clamp(min=1e-8)
     a = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=x.dtype, device=x.device)
     b = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=y.dtype, device=y.device)
-    return ot.sinkhorn2(a, b, cost / scale, reg, numItermax=iterations) * scale
+    return ot.sinkhorn2(a, b, cost / scale, reg, numItermax=iterations, method="sinkhorn_log") * scale

@@ -1,0 +1,169 @@
+"""Aligners: the interface, the label-free contract, and bad inputs.
+
+Tiny synthetic sessions (same latent dynamics, different units) keep these fast; alignment quality on the real
+monkey pair is measured by ``neuralign bench align``, not here."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neuralign.align import (AdversarialMatching, ConditionAverageAffine, ERDiff, MMDMatching, MomentMatching,
+                             NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
+from neuralign.data.datasets import load
+from neuralign.data.trialdata import TrialData
+from neuralign.models import SeqVAE
+
+FAST = dict(epochs=3, restarts=2, verbose=False, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    return load("synthetic_reach_sessions", n_trials=32, n_time=8, n_units=(12, 10), seed=0)
+
+
+@pytest.fixture(scope="module")
+def model(sessions):
+    return SeqVAE(latent_dim=2, hidden_size=8, read_in_dim=8, max_epochs=3, verbose=False).fit(sessions[0])
+
+
+UNSUPERVISED = [MomentMatching, MMDMatching, SinkhornMatching, AdversarialMatching]
+
+
+@pytest.mark.parametrize("cls", UNSUPERVISED)
+def test_read_in_aligners_fit_transform_and_decode(cls, model, sessions):
+    source, target = sessions
+    aligner = cls(model, source=source, **FAST).fit(target)
+    latents = aligner.transform(target)
+    assert latents.shape == (target.n_trials, target.n_time, 2) and np.isfinite(latents).all()
+    assert aligner.predict_behavior(target).shape == (target.n_trials, target.n_time, 2)
+    assert len(aligner.restart_scores_) == 2 and aligner.best_restart_ == int(np.argmin(aligner.restart_scores_))
+    np.testing.assert_array_equal(aligner.transform(target, restart=aligner.best_restart_), latents)
+    assert not cls.supervised
+
+
+@pytest.mark.parametrize("cls", UNSUPERVISED)
+def test_unsupervised_aligners_ignore_target_labels_and_behaviour(cls, model, sessions):
+    source, target = sessions
+    scrambled = dataclasses.replace(target, labels=np.roll(target.labels, 3),
+                                    behavior=np.random.default_rng(0).normal(size=target.behavior.shape),
+                                    meta=dict(target.meta))
+    stripped = dataclasses.replace(target, labels=None, behavior=None, meta=dict(target.meta))
+    a = cls(model, source=source, **FAST, seed=3).fit(scrambled).transform(target)
+    b = cls(model, source=source, **FAST, seed=3).fit(stripped).transform(target)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_source_model_is_left_unchanged(model, sessions):
+    source, target = sessions
+    before = {k: v.clone() for k, v in model.network_.state_dict().items()}
+    MMDMatching(model, source=source, **FAST).fit(target)
+    NoAlignment(model, max_epochs=2).fit(target)
+    after = model.network_.state_dict()
+    assert all(np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
+    assert len(model.units_) == 1  # NoAlignment adapts a copy, not the source model
+
+
+def test_erdiff_fits_prior_and_aligns(model, sessions):
+    source, target = sessions
+    aligner = ERDiff(model, source=source, prior_epochs=2, prior_width=8, prior_blocks=1, selection_draws=2,
+                     refine_epochs=1, **FAST).fit(target)
+    assert aligner.prior_ is not None and not aligner.prior_.training
+    assert all(not p.requires_grad for p in aligner.prior_.parameters())
+    assert aligner.transform(target).shape == (target.n_trials, target.n_time, 2)
+    samples = aligner.prior_.sample(3, steps=4)
+    assert tuple(samples.shape) == (3, target.n_time, 2)
+
+
+def test_erdiff_ablation_switches_reach_the_denoiser(model, sessions):
+    source, _ = sessions
+    aligner = ERDiff(model, source=source, prior_epochs=1, prior_width=8, prior_blocks=1, spatial=False, **FAST)
+    prior = aligner.fit_prior()
+    assert not prior.denoiser.spatial and prior.denoiser.temporal
+
+
+def test_supervised_references_are_flagged_and_use_labels(model, sessions):
+    source, target = sessions
+    assert ConditionAverageAffine.supervised and TargetBehaviorReadIn.supervised
+    affine = ConditionAverageAffine(model, source=source).fit(target)
+    assert affine.transform(target).shape == (target.n_trials, target.n_time, 2)
+    with pytest.raises(ValueError, match="target: ConditionAverageAffine needs condition labels"):
+        ConditionAverageAffine(model, source=source).fit(dataclasses.replace(target, labels=None, meta={}))
+    ceiling = TargetBehaviorReadIn(model, source=source, **FAST).fit(target)
+    assert ceiling.predict_behavior(target).shape == target.behavior.shape
+    with pytest.raises(ValueError, match="target: TargetBehaviorReadIn needs target behaviour"):
+        TargetBehaviorReadIn(model, source=source, **FAST).fit(dataclasses.replace(target, behavior=None, meta={}))
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_target_with_nans_is_rejected_at_construction(sessions):
+    counts = sessions[1].counts.copy()
+    counts[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="counts: expected finite values"):
+        TrialData(counts)
+
+
+def test_target_with_other_trial_length(model, sessions):
+    source, target = sessions
+    shorter = target.subset()
+    shorter = TrialData(shorter.counts[:, :6], labels=shorter.labels)
+    with pytest.raises(ValueError, match="target: has 6 time bins per trial but the source has 8"):
+        MMDMatching(model, source=source, **FAST).fit(shorter)
+
+
+def test_target_with_zero_units_cannot_exist():
+    with pytest.raises(ValueError, match="counts: expected a non-empty array"):
+        TrialData(np.zeros((4, 8, 0)))
+
+
+def test_unfitted_source_model(sessions):
+    with pytest.raises(ValueError, match="source_model: the SeqVAE is not fitted"):
+        ERDiff(SeqVAE(), source=sessions[0])
+
+
+def test_source_model_of_the_wrong_type(sessions):
+    with pytest.raises(TypeError, match="source_model: expected a fitted neuralign SeqVAE"):
+        MMDMatching("model.pt", source=sessions[0])
+
+
+def test_source_with_other_units(model, sessions):
+    with pytest.raises(ValueError, match="source: has 10 units but the source model's read-in expects 12"):
+        MMDMatching(model, source=sessions[1], **FAST)
+
+
+def test_missing_source_for_matching(model):
+    with pytest.raises(ValueError, match="source: MMDMatching needs the source trials"):
+        MMDMatching(model, source=None, **FAST)
+
+
+def test_transform_before_fit_and_with_other_units(model, sessions):
+    source, target = sessions
+    aligner = MMDMatching(model, source=source, **FAST)
+    with pytest.raises(ValueError, match="MMDMatching is not fitted"):
+        aligner.transform(target)
+    aligner.fit(target)
+    with pytest.raises(ValueError, match="target: has 12 units but the aligner was fitted on 10"):
+        aligner.transform(source)
+    with pytest.raises(ValueError, match="restart: expected an index in"):
+        aligner.transform(target, restart=7)
+
+
+def test_bad_settings(model, sessions):
+    source = sessions[0]
+    with pytest.raises(ValueError, match="restarts: expected an integer >= 1"):
+        MMDMatching(model, source=source, restarts=0)
+    with pytest.raises(ValueError, match="init: expected one of"):
+        MMDMatching(model, source=source, init="zeros")
+    with pytest.raises(ValueError, match="matching: expected one of"):
+        ERDiff(model, source=source, matching="kl")
+    with pytest.raises(TypeError, match="prior: expected a fitted TrajectoryDiffusion"):
+        ERDiff(model, source=source, prior="prior.pt")
+
+
+def test_continuous_target_is_rejected(model, sessions):
+    source, target = sessions
+    continuous = dataclasses.replace(target, signal="continuous", meta={})
+    with pytest.raises(ValueError, match="target: expected spike counts"):
+        MMDMatching(model, source=source, **FAST).fit(continuous)
