@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
-	$(BIN)/neuralign bench vae --out reports/bench_vae.json
+	$(BIN)/neuralign bench vae --out benchmarks/vae.json
 
 clean:
 	rm -rf $(VENV) reports

@@ -15,9 +15,10 @@ target spikes alone (by default the method's own objective on all target trials)
 
 Initialisation ("pca"): with source principal axes U_s and target principal axes U_t of the trial-averaged-free
 spike counts, the target read-in starts as W_t = W_s U_s diag(s_s / s_t) S U_t^T, mapping the j-th target
-component onto the j-th source component (S: random signs, a different draw per restart; restart 0: signs
-chosen without labels so the components' grand-mean time courses, or else their skewness, agree: see
-``_matching_signs``).
+component onto the j-th source component. S holds one sign per component, chosen without labels so that the
+two components' grand-mean time courses, or else their skewness, agree (``_matching_signs``). Restart 0 uses
+these signs; each later restart flips each of them with probability ``flip_probability``, exploring the
+symmetric alternatives that the selection score must then reject.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from neuralign._checks import describe, one_of, positive_float, positive_int
+from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.seqvae import SeqVAE
 from neuralign.train import TrainConfig, resolve_device, train
@@ -47,6 +48,7 @@ class AlignConfig:
     restarts: int = 8
     init: str = "pca"
     n_components: int = 16
+    flip_probability: float = 0.25
     seed: int = 0
     device: str | None = None
     verbose: bool = True
@@ -55,6 +57,7 @@ class AlignConfig:
         for name in ("epochs", "batch_size", "restarts", "n_components"):
             positive_int(name, getattr(self, name))
         positive_float("learning_rate", self.learning_rate)
+        fraction("flip_probability", self.flip_probability, open_interval=False)
         positive_int("seed", self.seed, minimum=0)
         one_of("init", self.init, ("pca", "random"))
         resolve_device(self.device)
@@ -239,7 +242,8 @@ class ReadInAligner(Aligner):
         for restart in range(self.config.restarts):
             layer = nn.Linear(target.n_units, out_features)
             if self.config.init == "pca":
-                signs = skew_signs if restart == 0 else rng.choice([-1.0, 1.0], size=k)
+                flips = rng.random(k) < self.config.flip_probability if restart > 0 else np.zeros(k, bool)
+                signs = np.where(flips, -skew_signs, skew_signs)
                 mapping = source_axes[:, :k] @ np.diag(signs * source_scale[:k] / target_scale[:k]) @ target_axes[:, :k].T
                 weight = source_layer.weight.detach().cpu().numpy().astype(np.float64) @ mapping
                 bias = (source_layer.bias.detach().cpu().numpy() + source_layer.weight.detach().cpu().numpy()

@@ -21,7 +21,7 @@ import numpy as np
 from neuralign._atomic import atomic_path
 from neuralign._checks import positive_int
 
-BENCHMARKS = {"vae": "neuralign.bench.vae"}
+BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align"}
 
 
 @dataclass
