@@ -120,3 +120,27 @@ def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     assert set(row) >= {"method", "setting", "metric", "mean", "std", "n", "seconds"}
     assert row["mean"] == 2.0 and row["std"] == 1.0 and row["n"] == 2
     assert "torch" in saved["env"]
+
+
+def test_align_command_writes_latents_and_summary(tmp_path):
+    sessions = load("synthetic_reach_sessions", n_trials=24, n_time=8, n_units=(10, 9), seed=0)
+    io.save(sessions[0], tmp_path / "source.npz")
+    io.save(sessions[1], tmp_path / "target.npz")
+    from neuralign.models import SeqVAE
+
+    SeqVAE(latent_dim=2, hidden_size=8, read_in_dim=8, max_epochs=2, verbose=False).fit(sessions[0]).save(
+        tmp_path / "model.pt")
+    result = runner.invoke(app, ["align", "--source", str(tmp_path / "source.npz"), "--target",
+                                 str(tmp_path / "target.npz"), "--method", "mmd", "--model",
+                                 str(tmp_path / "model.pt"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "out" / "aligned.npz") as saved:
+        assert saved["latents"].shape == (24, 8, 2)
+    assert "Velocity R2" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_align_command_rejects_supervised_and_unknown_methods(tmp_path):
+    for method in ("cond-avg affine (labels)", "magic"):
+        result = runner.invoke(app, ["align", "--source", "erdiff_miller_co:source", "--target",
+                                     "erdiff_miller_co:target", "--method", method])
+        assert result.exit_code == 2 and "method: expected one of" in result.output

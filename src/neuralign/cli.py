@@ -145,6 +145,51 @@ def encode(model_path: Path = typer.Argument(..., help="a model saved by `neural
 
 
 @app.command()
+def align(source: str = typer.Option(..., help="source recording (file or bundled name[:part]), with behaviour"),
+          target: str = typer.Option(..., help="target recording (file or bundled name[:part]); spikes only are used"),
+          method: str = typer.Option("erdiff", help="aligner: erdiff, mmd, moment, sinkhorn, dann, none"),
+          model_path: Optional[Path] = typer.Option(None, "--model", help="a fitted source SeqVAE (default: fit one)"),
+          out: Path = typer.Option(Path("reports/align"), "--out", "-o", help="output folder"),
+          seed: int = typer.Option(0, help="random seed"),
+          device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)")) -> None:
+    """Align a target session to a source model; writes aligned latents, decoded behaviour and a summary."""
+    import numpy as np
+
+    from neuralign._atomic import atomic_path
+    from neuralign.align import ALIGNERS
+    from neuralign.models.seqvae import SeqVAE
+
+    unsupervised = sorted(name for name, cls in ALIGNERS.items() if not cls.supervised)
+    try:
+        if method not in unsupervised:
+            raise ValueError(f"method: expected one of {unsupervised}, got {method!r}.")
+        source_data, target_data = _single(source), _single(target)
+        model = SeqVAE.load(model_path) if model_path else SeqVAE(seed=seed, device=device).fit(source_data)
+        cls = ALIGNERS[method]
+        settings = {} if method == "none" else {"seed": seed, "device": device}
+        aligner = cls(model, source=source_data, **settings).fit(target_data)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = {"latents": aligner.transform(target_data)}
+        if model.behavior_mean_.size:
+            arrays["behavior_decoded"] = aligner.predict_behavior(target_data)
+        with atomic_path(out / "aligned.npz") as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **arrays)
+        lines = [f"# neuralign align: {method}", "", f"source: {source} ({source_data})",
+                 f"target: {target} ({target_data})", ""]
+        if "behavior_decoded" in arrays and target_data.behavior is not None:
+            from neuralign.metrics import r2_percent
+
+            score = r2_percent(target_data.behavior, arrays["behavior_decoded"])
+            lines.append(f"Velocity R2 on the target (its behaviour is used only for this score): {score:.1f} %")
+        with atomic_path(out / "summary.md") as temporary:
+            temporary.write_text("\n".join(lines) + "\n")
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    typer.echo(f"wrote {out}/aligned.npz and {out}/summary.md")
+
+
+@app.command()
 def demo(out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="report folder"),
          seed: int = typer.Option(0, help="random seed"),
          quick: bool = typer.Option(False, help="a short run (few epochs) to check the pipeline")) -> None:

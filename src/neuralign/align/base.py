@@ -195,11 +195,12 @@ class ReadInAligner(Aligner):
     def refine(self, tensors: dict[str, torch.Tensor]) -> None:
         """Hook called on the selected restart (``self._module``) before it becomes the result."""
 
-    def _train_read_in(self, tensors: dict[str, torch.Tensor], *, epochs: int, seed: int) -> None:
+    def _train_read_in(self, tensors: dict[str, torch.Tensor], *, epochs: int, seed: int,
+                       learning_rate: float | None = None) -> None:
         """Train ``self._module`` on the target tensors by ``self._loss`` with the one training loop."""
         config = self.config
         train(self._module, self._loss, [tensors], TrainConfig(
-            max_epochs=epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+            max_epochs=epochs, batch_size=config.batch_size, learning_rate=learning_rate or config.learning_rate,
             weight_decay=0.0, val_fraction=0.0, patience=epochs, seed=seed, device=config.device, verbose=False))
         self._module.eval()
 

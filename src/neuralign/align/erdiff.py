@@ -4,17 +4,18 @@ trained on the source's latent trajectories (Wang et al., NeurIPS 2023; ../METHO
 1. Prior: a TrajectoryDiffusion (spatio-temporal transformer denoiser) fitted to source posterior-mean
    trajectories Z_s: (trials, l, d).
 2. Alignment: with the source SeqVAE (encoder, decoders, behaviour head) and the prior frozen and in eval mode,
-   fit only the target read-in W_t by minimising, over target trials,
-
-       L(W_t) = mean_trials B(Z_t) / (l d)  +  matching_weight * D(Z_t, Z_s)
-
-   where Z_t = encoder(W_t X_t), B is the score-matching bound on -log p_0(Z_t) (Song et al. 2021; estimated
-   with ``n_t`` draws of (t, eps), divergence by Hutchinson-Skilling) and D a set distance between target and
-   source trajectories (RBF-MMD by default, Sinkhorn OT as in the paper, or none).
-3. Restarts: the read-in is trained from ``restarts`` initialisations (PCA-based, see ``align.base``); the one
-   kept has the lowest bound B on all target trials, averaged over a fixed set of (t, eps) draws. Matching
-   losses alone cannot tell the right map from a symmetric wrong one (a rotated or mirrored ring of reach
-   directions); the trajectory prior can, and choosing by it uses no target labels.
+   only the target read-in W_t is fitted, from ``restarts`` label-free PCA initialisations (``align.base``):
+   each restart minimises a set distance D(Z_t, Z_s) between target and source latent trajectories (RBF-MMD
+   by default, Sinkhorn OT as in the paper), Z_t = encoder(W_t X_t).
+3. Selection by the prior: the restart kept is the one whose target trajectories are most likely under the
+   diffusion prior, i.e. with the lowest score-matching bound B(Z_t) on -log p_0(Z_t) (Song et al. 2021; mean
+   over target trials of ``selection_draws`` (t, eps) draws shared by all restarts; divergence term by
+   Hutchinson-Skilling), per latent entry. Matching losses alone cannot tell the right map from a symmetric
+   wrong one (a rotated or mirrored ring of reach directions); the trajectory prior can, and choosing by it uses
+   no target labels.
+4. Optional refinement (``refine_epochs`` > 0): the kept read-in is trained further on
+   mean_trials B(Z_t) / (l d) + matching_weight * D(Z_t, Z_s). On the bundled monkey pair this did not raise
+   held-out R2 (83.9 -> 83.7 % on seed 0), so it is off by default.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class ERDiff(ReadInAligner):
     def __init__(self, source_model: SeqVAE, *, source: TrialData, prior: TrajectoryDiffusion | None = None,
                  prior_epochs: int = 300, prior_width: int = 32, prior_blocks: int = 2, spatial: bool = True,
                  temporal: bool = True, matching: str = "mmd", matching_weight: float = 1.0, n_t: int = 4,
-                 drift: str = "sde", selection_draws: int = 64, refine_epochs: int = 30,
+                 drift: str = "sde", selection_draws: int = 16, refine_epochs: int = 0,
+                 refine_learning_rate: float = 1e-3,
                  config: AlignConfig | None = None,
                  **settings: Any) -> None:
         super().__init__(source_model, source=source, config=config, **settings)
@@ -74,6 +76,7 @@ class ERDiff(ReadInAligner):
         self.drift = one_of("drift", drift, ("sde", "probability_flow"))
         self.selection_draws = positive_int("selection_draws", selection_draws)
         self.refine_epochs = positive_int("refine_epochs", refine_epochs, minimum=0)
+        self.refine_learning_rate = positive_float("refine_learning_rate", refine_learning_rate)
         self._refining = False
 
     def fit_prior(self) -> TrajectoryDiffusion:
@@ -105,7 +108,8 @@ class ERDiff(ReadInAligner):
         if self.refine_epochs:
             self._refining = True
             try:
-                self._train_read_in(tensors, epochs=self.refine_epochs, seed=self.config.seed * 1000 + 999)
+                self._train_read_in(tensors, epochs=self.refine_epochs, seed=self.config.seed * 1000 + 999,
+                                    learning_rate=self.refine_learning_rate)
             finally:
                 self._refining = False
 
