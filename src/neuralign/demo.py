@@ -1,9 +1,12 @@
-"""The demo on bundled data: a sequential VAE on the monkey reaching pair, and what happens without alignment.
+"""The demo on bundled data: source VAE -> diffusion prior -> ERDiff alignment of another day's session.
 
-1. Fit a SeqVAE (spikes + hand velocity) on 75 % of the source session's trials (stratified by direction).
-2. Decode velocity on the held-out 25 % with the model's behaviour head.
-3. Target session (another day, other units): give it its own read-in and read-out fitted by likelihood alone
-   (``SeqVAE.adapt``; no alignment to the source), decode velocity with the same frozen head.
+1. Fit a SeqVAE (spikes + hand velocity) on 75 % of the source session's trials (stratified by direction) and
+   decode velocity on the held-out 25 % with the model's behaviour head.
+2. Split the target session (another day, other units) into an alignment half and an evaluation half,
+   stratified by direction. Without alignment: the target gets its own read-in and read-out fitted by
+   likelihood alone (no tie to the source). With ERDiff: a diffusion prior is fitted on source latent
+   trajectories and selects the target read-in (spikes of the alignment half only; no labels, no behaviour).
+3. Decode velocity on the evaluation half with the frozen source head, before and after alignment.
 4. Write a report folder: summary.md, metrics.json and figures.
 """
 
@@ -17,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from neuralign._atomic import atomic_path
+from neuralign.align import ERDiff, NoAlignment
 from neuralign.data.datasets import load
 from neuralign.metrics import r2_percent, rmse
 from neuralign.models.seqvae import SeqVAE
@@ -37,48 +41,75 @@ def run_demo(out: str | Path = "reports/demo", *, seed: int = 0, quick: bool = F
     fit_seconds = time.perf_counter() - started
     progress(f"fitted SeqVAE in {fit_seconds:.1f} s ({model.history_.epochs_run} epochs)")
     predicted_test = model.predict_behavior(test)
+    align_half, eval_half = target.split(0.5, seed=seed)
     started = time.perf_counter()
-    target_session = model.adapt(target, max_epochs=40 if quick else 200)
-    adapt_seconds = time.perf_counter() - started
-    predicted_target = model.predict_behavior(target, session=target_session)
+    unaligned = NoAlignment(model, max_epochs=40 if quick else 200).fit(align_half)
+    unaligned_seconds = time.perf_counter() - started
+    erdiff = ERDiff(model, source=train, seed=seed, prior_epochs=30 if quick else 300,
+                    epochs=30 if quick else 150, restarts=2 if quick else 8)
+    started = time.perf_counter()
+    erdiff.fit_prior()
+    prior_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    erdiff.fit(align_half)
+    align_seconds = time.perf_counter() - started
+    predicted_unaligned = unaligned.predict_behavior(eval_half)
+    predicted_aligned = erdiff.predict_behavior(eval_half)
     metrics = {
         "source_heldout_velocity_r2_percent": r2_percent(test.behavior, predicted_test),
         "source_heldout_velocity_rmse": rmse(test.behavior, predicted_test),
-        "target_unaligned_velocity_r2_percent": r2_percent(target.behavior, predicted_target),
-        "target_unaligned_velocity_rmse": rmse(target.behavior, predicted_target),
-        "fit_seconds": fit_seconds, "target_read_in_seconds": adapt_seconds,
+        "target_unaligned_velocity_r2_percent": r2_percent(eval_half.behavior, predicted_unaligned),
+        "target_unaligned_velocity_rmse": rmse(eval_half.behavior, predicted_unaligned),
+        "target_erdiff_velocity_r2_percent": r2_percent(eval_half.behavior, predicted_aligned),
+        "target_erdiff_velocity_rmse": rmse(eval_half.behavior, predicted_aligned),
+        "fit_seconds": fit_seconds, "unaligned_read_in_seconds": unaligned_seconds,
+        "prior_seconds": prior_seconds, "align_seconds": align_seconds,
         "epochs": model.history_.epochs_run, "seed": seed, "quick": quick,
     }
-    progress(f"source held-out velocity R2 {metrics['source_heldout_velocity_r2_percent']:.1f} %; "
-             f"target without alignment {metrics['target_unaligned_velocity_r2_percent']:.1f} %")
+    progress(f"source held-out velocity R2 {metrics['source_heldout_velocity_r2_percent']:.1f} %; target "
+             f"evaluation half: without alignment {metrics['target_unaligned_velocity_r2_percent']:.1f} %, "
+             f"ERDiff {metrics['target_erdiff_velocity_r2_percent']:.1f} %")
     model.save(out / "seqvae_source.pt")
-    _figures(out, model, test, target, target_session, predicted_test, predicted_target)
+    _figures(out, model, test, eval_half, unaligned, erdiff, predicted_test, predicted_unaligned, predicted_aligned)
     _write(out / "metrics.json", json.dumps(metrics, indent=2))
     _write(out / "summary.md", _summary(metrics, source, target))
     progress(f"report written to {out}/summary.md")
     return metrics
 
 
-def _figures(out: Path, model: SeqVAE, test: Any, target: Any, target_session: int,
-             predicted_test: np.ndarray, predicted_target: np.ndarray) -> None:
+def _figures(out: Path, model: SeqVAE, test: Any, eval_half: Any, unaligned: NoAlignment, erdiff: ERDiff,
+             predicted_test: np.ndarray, predicted_unaligned: np.ndarray, predicted_aligned: np.ndarray) -> None:
     plt = pyplot()
     source_latents = model.transform(test)
-    target_latents = model.transform(target, session=target_session)
     projection = principal_axes(source_latents, 3)
-    figure = plt.figure(figsize=(11, 5))
-    left = figure.add_subplot(121, projection="3d")
-    latent_trajectories(source_latents, test.labels, ax=left, projection=projection,
-                        title="source, held-out trials")
-    right = figure.add_subplot(122, projection="3d")
-    latent_trajectories(target_latents, target.labels, ax=right, projection=projection,
-                        title="target, no alignment")
-    figure.suptitle("SeqVAE latents (source principal axes), coloured by reach direction")
+    panels = [(source_latents, test.labels, "source, held-out trials"),
+              (unaligned.transform(eval_half), eval_half.labels, "target, no alignment"),
+              (erdiff.transform(eval_half), eval_half.labels, "target, ERDiff-aligned")]
+    figure = plt.figure(figsize=(16, 5))
+    for index, (latents, labels, title) in enumerate(panels):
+        ax = figure.add_subplot(1, 3, index + 1, projection="3d")
+        latent_trajectories(latents, labels, ax=ax, projection=projection, title=title)
+    figure.suptitle("SeqVAE latents in the source's principal axes, coloured by reach direction")
     _save_figure(figure, out / "latents.png")
-    figure, axes = plt.subplots(1, 2, figsize=(11, 5))
-    decoded_paths(test.behavior, predicted_test, test.labels, ax=axes[0], title="source held-out: decoded paths")
-    decoded_paths(target.behavior, predicted_target, target.labels, ax=axes[1],
-                  title="target without alignment")
+    figure, axes = plt.subplots(1, 3, figsize=(16, 5))
+    decoded_paths(test.behavior, predicted_test, test.labels, ax=axes[0], title="source held-out")
+    decoded_paths(eval_half.behavior, predicted_unaligned, eval_half.labels, ax=axes[1],
+                  title="target, no alignment")
+    decoded_paths(eval_half.behavior, predicted_aligned, eval_half.labels, ax=axes[2], title="target, ERDiff")
     _save_figure(figure, out / "velocity.png")
+    import torch
+
+    samples = erdiff.prior_.sample(12, generator=torch.Generator().manual_seed(0), method="ddpm").cpu().numpy()
+    figure = plt.figure(figsize=(11, 5))
+    ax = figure.add_subplot(1, 2, 1, projection="3d")
+    latent_trajectories(source_latents, test.labels, ax=ax, projection=projection, title="source latents")
+    ax = figure.add_subplot(1, 2, 2, projection="3d")
+    mean, axes3 = projection
+    for trajectory in (samples - mean) @ axes3.T:
+        ax.plot(*trajectory.T, color="0.3", linewidth=1.2)
+        ax.scatter(*trajectory[0], color="0.3", s=10)
+    ax.set_title("trajectories sampled from the diffusion prior")
+    _save_figure(figure, out / "prior_samples.png")
 
 
 def _save_figure(figure: Any, path: Path) -> None:
@@ -93,7 +124,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _summary(metrics: dict[str, Any], source: Any, target: Any) -> str:
-    return f"""# neuralign demo: sequential VAE on the monkey reaching pair
+    return f"""# neuralign demo: sequential VAE, diffusion prior and ERDiff alignment on the monkey reaching pair
 
 Data: bundled `erdiff_miller_co` (macaque M1, centre-out reaching; source {source.n_trials} trials x
 {source.n_time} bins x {source.n_units} units, target {target.n_trials} x {target.n_time} x {target.n_units};
@@ -102,15 +133,19 @@ units not matched across sessions).
 | what | velocity R2 (%) | RMSE |
 |---|---:|---:|
 | source, held-out 25 % of trials | {metrics['source_heldout_velocity_r2_percent']:.1f} | {metrics['source_heldout_velocity_rmse']:.2f} |
-| target, no alignment (own read-in fitted by likelihood only, frozen decoder) | {metrics['target_unaligned_velocity_r2_percent']:.1f} | {metrics['target_unaligned_velocity_rmse']:.2f} |
+| target evaluation half, no alignment (own read-in fitted by likelihood only) | {metrics['target_unaligned_velocity_r2_percent']:.1f} | {metrics['target_unaligned_velocity_rmse']:.2f} |
+| target evaluation half, ERDiff (aligned on the other half's spikes, no labels) | {metrics['target_erdiff_velocity_r2_percent']:.1f} | {metrics['target_erdiff_velocity_rmse']:.2f} |
 
-SeqVAE fit: {metrics['fit_seconds']:.1f} s ({metrics['epochs']} epochs); target read-in: {metrics['target_read_in_seconds']:.1f} s.
-Seed {metrics['seed']}{' (quick run)' if metrics['quick'] else ''}.
+Times: SeqVAE fit {metrics['fit_seconds']:.1f} s ({metrics['epochs']} epochs); diffusion prior
+{metrics['prior_seconds']:.1f} s; ERDiff alignment {metrics['align_seconds']:.1f} s; unaligned read-in
+{metrics['unaligned_read_in_seconds']:.1f} s. Seed {metrics['seed']}{' (quick run)' if metrics['quick'] else ''}.
 
-The source model decodes held-out reaches well; the same decoder on the target session, whose read-in was fitted
-without aligning its latents to the source's, does not. Closing that gap without target labels is what the
-aligners are for.
+Both target rows decode with the same frozen source behaviour head; only the target read-in differs. Without
+alignment the target latents form a rotated or mirrored ring of reach directions; ERDiff picks, among label-free
+candidate read-ins, the one whose latent trajectories are most likely under a diffusion prior trained on the
+source's trajectories.
 
-Figures: `latents.png` (latent trajectories by reach direction, source vs target), `velocity.png` (hand paths
-integrated from true and decoded velocity). Model: `seqvae_source.pt` (load with `SeqVAE.load`).
+Figures: `latents.png` (latent trajectories by reach direction: source, target unaligned, target aligned),
+`velocity.png` (hand paths integrated from true and decoded velocity), `prior_samples.png` (trajectories drawn
+from the diffusion prior beside the source's). Model: `seqvae_source.pt` (load with `SeqVAE.load`).
 """

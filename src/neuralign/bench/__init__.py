@@ -21,7 +21,8 @@ import numpy as np
 from neuralign._atomic import atomic_path
 from neuralign._checks import positive_int
 
-BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align"}
+BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
+              "align-synthetic": "neuralign.bench.align_synthetic"}
 
 
 @dataclass
