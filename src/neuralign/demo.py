@@ -143,7 +143,7 @@ Times: SeqVAE fit {metrics['fit_seconds']:.1f} s ({metrics['epochs']} epochs); d
 Both target rows decode with the same frozen source behaviour head; only the target read-in differs. Without
 alignment the target latents form a rotated or mirrored ring of reach directions; ERDiff picks, among label-free
 candidate read-ins, the one whose latent trajectories are most likely under a diffusion prior trained on the
-source's trajectories.
+source's trajectories. Across seeds this choice is not yet reliable: see `neuralign bench align`.
 
 Figures: `latents.png` (latent trajectories by reach direction: source, target unaligned, target aligned),
 `velocity.png` (hand paths integrated from true and decoded velocity), `prior_samples.png` (trajectories drawn
