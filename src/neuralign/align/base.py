@@ -24,6 +24,7 @@ symmetric alternatives that the selection score must then reject.
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -171,7 +172,7 @@ class ReadInAligner(Aligner):
         initial = self._initial_read_ins(target, device)
         best, self.restart_scores_, self.restart_read_ins_ = None, [], []
         restarts = tqdm(initial, desc=type(self).__name__, leave=False,
-                        disable=not (config.verbose and __import__("sys").stderr.isatty()))
+                        disable=not (config.verbose and sys.stderr.isatty()))
         for restart, read_in in enumerate(restarts):
             self._module = _ReadInModule(read_in, self.extra_modules()).to(device)
             self.prepare_restart(restart)

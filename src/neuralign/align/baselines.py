@@ -104,7 +104,7 @@ class AdversarialMatching(ReadInAligner):
     name = "dann"
 
     def extra_modules(self) -> dict[str, nn.Module]:
-        features = self.network.encoder.to_posterior.out_features // 2 * (self.source.n_time if self.source else 1)
+        features = self.source_model.config.latent_dim * self.source.n_time
         return {"critic": nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Linear(64, 1))}
 
     def objective(self, target_latents, source_latents, module):

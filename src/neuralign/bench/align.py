@@ -74,9 +74,8 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
             record(method, "clean", eval_half.behavior, aligner.predict_behavior(eval_half), seconds)
             progress(f"seed {seed} {method}: R2 {results[(method, 'clean')]['r2'][-1]:.1f} %, {seconds:.1f} s")
             if method in ("ERDiff", "RBF-MMD (RDA-MMD-like)"):
-                paper = cls(model, source=source, prior=getattr(aligner, "prior_", None),
-                            **_settings(cls, settings, seed)) if cls is ERDiff else \
-                    cls(model, source=source, **_settings(cls, settings, seed))
+                reuse_prior = {"prior": aligner.prior_} if cls is ERDiff else {}
+                paper = cls(model, source=source, **reuse_prior, **_settings(cls, settings, seed))
                 started = time.perf_counter()
                 paper.fit(target)
                 record(method, "paper protocol (all target trials)", target.behavior,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralign._checks import describe, one_of, positive_float, positive_int
+from neuralign._checks import as_array, describe, one_of, positive_float, positive_int
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.base import Estimator, register_model
 from neuralign.nn.encoders import BiGRUEncoder
@@ -146,10 +146,9 @@ class SeqVAE(Estimator):
         dims = behavior_dims.pop() if behavior_dims else 0
         # a refit starts from no behaviour statistics (a previous fit's must not leak into this one)
         self.behavior_mean_, self.behavior_std_ = np.zeros(0, np.float32), np.ones(0, np.float32)
-        with_behavior = [s.behavior for s in sessions if s.behavior is not None]
+        with_behavior = [s.behavior[s.mask] for s in sessions if s.behavior is not None]
         if with_behavior:
-            stacked = np.concatenate([b[m] for b, m in zip(with_behavior, [s.mask for s in sessions
-                                                                            if s.behavior is not None])])
+            stacked = np.concatenate(with_behavior)
             self.behavior_mean_ = stacked.mean(0).astype(np.float32)
             self.behavior_std_ = (stacked.std(0) + 1e-6).astype(np.float32)
         self.units_ = [s.n_units for s in sessions]
@@ -235,8 +234,6 @@ class SeqVAE(Estimator):
         """The behaviour head applied to given latents (trials, time, latent_dim) -> (trials, time, dims)."""
         self._check_fitted("decode_behavior")
         self._check_behavior_head()
-        from neuralign._checks import as_array
-
         latents = as_array("latents", latents, ndim=3)
         if latents.shape[2] != self.config.latent_dim:
             raise ValueError(f"latents: expected {self.config.latent_dim} latent dims, got {latents.shape[2]}.")
