@@ -88,7 +88,8 @@ def test_sessions_share_dynamics_but_not_units(reach):
     assert [data.n_units for data in sessions] == [100, 90]
     assert [data.meta["session"] for data in sessions] == [0, 1]
     first, second = sessions
-    np.testing.assert_array_equal(first.counts, reach.counts)  # session 0 = synthetic_reach, same seed
+    np.testing.assert_array_equal(first.counts, synthetic_reach(asymmetry=0.3).counts)  # same arguments
+    assert not np.array_equal(first.counts, reach.counts)  # the sessions default to asymmetric conditions
     assert not np.array_equal(first.latents, second.latents)  # own trial noise
     # same latent dynamics statistics: condition-mean trajectories agree, trial noise differs
     means = [np.stack([data.latents[data.labels == c].mean(axis=0) for c in range(8)]) for data in sessions]
@@ -140,3 +141,27 @@ def test_bad_session_arguments(kwargs, error, match):
 def test_bad_registry_keyword():
     with pytest.raises(TypeError, match=r"load\('synthetic_reach'\).*n_neurons.*n_units=100"):
         load("synthetic_reach", n_neurons=10)
+
+
+def _condition_radii(data):
+    """Norm of each condition's mean initial latent state."""
+    return np.array([np.linalg.norm(data.latents[data.labels == c, 0].mean(axis=0)) for c in range(8)])
+
+
+def test_asymmetry_breaks_the_symmetry_of_the_conditions():
+    symmetric = synthetic_reach(noise=0.0, n_units=5, n_trials=16)
+    asymmetric = synthetic_reach(noise=0.0, n_units=5, n_trials=16, asymmetry=0.3)
+    np.testing.assert_allclose(_condition_radii(symmetric), _condition_radii(symmetric)[0])  # a perfect ring
+    radii = _condition_radii(asymmetric)
+    assert radii.max() / radii.min() > 1.2  # directions now differ in amplitude
+    # a rotation by one condition no longer maps the set of radii onto itself, nor does a mirror
+    assert all(not np.allclose(np.roll(radii, shift), radii, rtol=0.02) for shift in range(1, 8))
+    assert all(not np.allclose(np.roll(radii[::-1], shift), radii, rtol=0.02) for shift in range(8))
+    speed = np.linalg.norm(asymmetric.behavior, axis=2).max(axis=1)
+    assert speed.max() / speed.min() > 1.2  # and in reach speed
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, float("nan")])
+def test_asymmetry_out_of_range_is_rejected(value):
+    with pytest.raises(ValueError, match="asymmetry"):
+        synthetic_reach(asymmetry=value, n_trials=4, n_units=3)

@@ -7,6 +7,10 @@ Model (one trial of condition c, time t = 0 .. T-1, latent dimension d = 2K):
     v_t     = W x_t                          2-D hand velocity, a fixed linear readout of the latents
     y_t     ~ Poisson(exp(C x_t + b))        spike counts per bin, per-unit tuning C and baseline b
 
+With ``asymmetry`` a > 0 the mean initial condition of condition c is scaled by
+g_c = 1 + a (cos(theta_c - phi_1) + sin(2 theta_c - phi_2)) / 2, so directions differ in latent amplitude and
+reach speed (as real reaches do) and the condition set has no rotation or mirror symmetry.
+
 The first two pairs rotate at the same frequency omega = pi / (T - 1) in opposite senses, starting from
 (cos theta_c, sin theta_c); this makes a bell-shaped reach v_t ~ rho^t sin(omega t) (cos theta_c, sin theta_c)
 an exact linear readout. Further pairs rotate faster, with random phases. W is the least-squares readout of
@@ -32,7 +36,7 @@ _LATENT_NORM = 1.5  # norm of the mean initial condition
 
 
 def _check_common(n_trials: Any, n_conditions: Any, n_time: Any, latent_dim: Any, bin_size: Any,
-                  baseline_rate: Any, noise: Any, seed: Any) -> dict[str, Any]:
+                  baseline_rate: Any, noise: Any, seed: Any, asymmetry: Any = 0.0) -> dict[str, Any]:
     latent_dim = positive_int("latent_dim", latent_dim, minimum=2)
     if latent_dim % 2:
         raise ValueError(f"latent_dim: expected an even number (latents rotate in pairs), got {latent_dim}.")
@@ -45,7 +49,10 @@ def _check_common(n_trials: Any, n_conditions: Any, n_time: Any, latent_dim: Any
         "baseline_rate": positive_float("baseline_rate", baseline_rate),
         "noise": positive_float("noise", noise, allow_zero=True),
         "seed": positive_int("seed", seed, minimum=0),
+        "asymmetry": positive_float("asymmetry", asymmetry, allow_zero=True),
     }
+    if params["asymmetry"] >= 1:
+        raise ValueError(f"asymmetry: expected a number in [0, 1) (condition gains stay positive), got {asymmetry}.")
     if params["baseline_rate"] * params["bin_size"] > 5:
         raise ValueError(f"baseline_rate: {params['baseline_rate']} Hz x bin_size {params['bin_size']} s gives "
                          f"{params['baseline_rate'] * params['bin_size']:g} spikes per bin; expected at most 5 "
@@ -54,8 +61,13 @@ def _check_common(n_trials: Any, n_conditions: Any, n_time: Any, latent_dim: Any
 
 
 # ------------------------------------------------------------------------------------------------- the model
-def _dynamics(latent_dim: int, n_conditions: int, n_time: int, seed: int) -> dict[str, np.ndarray]:
-    """Dynamics matrix A (d, d), mean initial conditions (n_conditions, d) and velocity readout W (2, d)."""
+def _dynamics(latent_dim: int, n_conditions: int, n_time: int, seed: int,
+              asymmetry: float = 0.0) -> dict[str, np.ndarray]:
+    """Dynamics matrix A (d, d), mean initial conditions (n_conditions, d) and velocity readout W (2, d).
+
+    ``asymmetry`` > 0 scales condition c's initial condition (hence its whole trajectory and reach speed) by
+    g_c = 1 + asymmetry * (cos(theta_c - phi_1) + sin(2 theta_c - phi_2)) / 2 with seeded phases; the readout is
+    fitted before the scaling, so faster latents mean faster reaches."""
     rng = np.random.default_rng([seed, 0])
     n_pairs = latent_dim // 2
     omega = np.pi / (n_time - 1)
@@ -80,6 +92,10 @@ def _dynamics(latent_dim: int, n_conditions: int, n_time: int, seed: int) -> dic
     profile = _DECAY ** np.arange(n_time) * np.sin(omega * np.arange(n_time))  # bell-shaped speed
     reach = profile[None, :, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)[:, None, :]
     readout, *_ = np.linalg.lstsq(means.reshape(-1, latent_dim), reach.reshape(-1, 2), rcond=None)
+    if asymmetry:
+        phases = np.random.default_rng([seed, 4]).uniform(0, 2 * np.pi, size=2)
+        gains = 1 + asymmetry * (np.cos(angles - phases[0]) + np.sin(2 * angles - phases[1])) / 2
+        initial = initial * gains[:, None]
     return {"dynamics": dynamics, "initial": initial, "readout": readout.T}
 
 
@@ -127,7 +143,7 @@ def _session(model: dict[str, np.ndarray], tuning: np.ndarray, log_baseline: np.
             "velocity (n_trials, n_time, 2), labels = condition (trial i has condition i % n_conditions).")
 def synthetic_reach(n_trials: int = 200, n_conditions: int = 8, n_time: int = 30, n_units: int = 100,
                     latent_dim: int = 4, bin_size: float = 0.02, baseline_rate: float = 5.0, noise: float = 0.05,
-                    seed: int = 0) -> TrialData:
+                    asymmetry: float = 0.0, seed: int = 0) -> TrialData:
     """Simulate one session of centre-out reaches with known latents.
 
     Parameters
@@ -141,6 +157,9 @@ def synthetic_reach(n_trials: int = 200, n_conditions: int = 8, n_time: int = 30
     baseline_rate : median firing rate at zero latent, in spikes per second; units spread log-normally around
         it and the latent modulation raises the mean (default: about 0.05 - 0.3 spikes per 20 ms bin).
     noise : standard deviation of the latent innovations per bin (0 for deterministic latents).
+    asymmetry : in [0, 1): direction-dependent gain of the latent trajectories and reach speeds (see the module
+        docstring). At 0 the set of conditions is exactly rotation- and mirror-symmetric, so two sessions can
+        only be aligned up to a rotation by 2 pi / n_conditions or a mirror unless labels are used.
     seed : the whole dataset is a function of the arguments and ``seed``.
 
     Returns
@@ -148,9 +167,11 @@ def synthetic_reach(n_trials: int = 200, n_conditions: int = 8, n_time: int = 30
     TrialData with counts (n_trials, n_time, n_units), latents (n_trials, n_time, latent_dim),
     behavior (n_trials, n_time, 2) velocity (arbitrary units), labels (n_trials,), meta with the parameters.
     """
-    params = _check_common(n_trials, n_conditions, n_time, latent_dim, bin_size, baseline_rate, noise, seed)
+    params = _check_common(n_trials, n_conditions, n_time, latent_dim, bin_size, baseline_rate, noise, seed,
+                           asymmetry)
     params["n_units"] = positive_int("n_units", n_units)
-    model = _dynamics(params["latent_dim"], params["n_conditions"], params["n_time"], params["seed"])
+    model = _dynamics(params["latent_dim"], params["n_conditions"], params["n_time"], params["seed"],
+                      params["asymmetry"])
     tuning, log_baseline = _units(params["n_units"], params["latent_dim"], params["baseline_rate"],
                                   params["bin_size"], np.random.default_rng([params["seed"], 1]))
     return _session(model, tuning, log_baseline, params, 0, {"dataset": "synthetic_reach"})
@@ -175,7 +196,8 @@ def _unit_counts(n_units: Any, n_sessions: int) -> list[int]:
 def synthetic_reach_sessions(n_sessions: int = 2, n_units: int | Sequence[int] = (100, 90), n_trials: int = 200,
                              n_conditions: int = 8, n_time: int = 30, latent_dim: int = 4, bin_size: float = 0.02,
                              baseline_rate: float = 5.0, noise: float = 0.05, shared_fraction: float = 0.6,
-                             gain_jitter: float = 0.2, seed: int = 0) -> list[TrialData]:
+                             gain_jitter: float = 0.2, asymmetry: float = 0.3,
+                             seed: int = 0) -> list[TrialData]:
     """Simulate sessions with shared latent dynamics and different recorded units.
 
     Parameters
@@ -186,6 +208,9 @@ def synthetic_reach_sessions(n_sessions: int = 2, n_units: int | Sequence[int] =
         units (gains multiplied by ``exp(gain_jitter * N(0, 1))``, baselines shifted by ``gain_jitter * N(0, 1)``,
         order shuffled); the remaining units are new. Use 0 for no shared units.
     gain_jitter : size of the perturbation of the kept units' tuning (>= 0).
+    asymmetry : as in :func:`synthetic_reach`, but 0.3 by default here: with perfectly symmetric conditions,
+        unsupervised cross-session alignment is ill-posed (every symmetric copy fits equally well), which real
+        recordings are not.
     Other arguments : as in :func:`synthetic_reach`; session 0 equals ``synthetic_reach`` with the same arguments.
 
     Returns
@@ -194,13 +219,15 @@ def synthetic_reach_sessions(n_sessions: int = 2, n_units: int | Sequence[int] =
     velocity, labels and meta ``{"session": s, "matched_units": [...], "n_shared_units": k, ...}``.
     """
     n_sessions = positive_int("n_sessions", n_sessions)
-    params = _check_common(n_trials, n_conditions, n_time, latent_dim, bin_size, baseline_rate, noise, seed)
+    params = _check_common(n_trials, n_conditions, n_time, latent_dim, bin_size, baseline_rate, noise, seed,
+                           asymmetry)
     counts = _unit_counts(n_units, n_sessions)
     shared_fraction = positive_float("shared_fraction", shared_fraction, allow_zero=True)
     if shared_fraction > 1:
         raise ValueError(f"shared_fraction: expected a number in [0, 1], got {shared_fraction}.")
     gain_jitter = positive_float("gain_jitter", gain_jitter, allow_zero=True)
-    model = _dynamics(params["latent_dim"], params["n_conditions"], params["n_time"], params["seed"])
+    model = _dynamics(params["latent_dim"], params["n_conditions"], params["n_time"], params["seed"],
+                      params["asymmetry"])
     tuning0, baseline0 = _units(counts[0], params["latent_dim"], params["baseline_rate"], params["bin_size"],
                                 np.random.default_rng([params["seed"], 1]))
     sessions = []
