@@ -16,6 +16,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Latent variable models of neural population recordings, aligned across sessions.")
 datasets_app = typer.Typer(no_args_is_help=True, help="Bundled recordings and synthetic generators.")
 app.add_typer(datasets_app, name="datasets")
+from neuralign.cli_vocal import compare as _compare, vocal_app  # noqa: E402  (MMD comparisons, vocalisations)
+
+app.add_typer(vocal_app, name="vocal")
+app.command("compare")(_compare)
 
 
 def _fail(message: str) -> None:
@@ -215,6 +219,51 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
         _fail(str(error))
     if out is not None:
         typer.echo(f"wrote {out}", err=True)
+
+
+def _numbers(name: str, text: str, kind: type) -> list[Any]:
+    try:
+        return [kind(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"{name}: expected comma-separated {kind.__name__}s such as '0,1,100', "
+                         f"got {text!r}.") from None
+
+
+@app.command()
+def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (digits_mlp, semedo_v1v2, a file) or "
+                                                    "one region per --regions (e.g. semedo_v1v2:V1), in order"),
+         lambdas: str = typer.Option("0,1,100,1000", help="comma-separated alignment weights"),
+         latent_dims: str = typer.Option("2", help="one latent dimension, or one per region (comma-separated)"),
+         max_epochs: int = typer.Option(300, help="maximum training epochs per fit"),
+         sigma: float = typer.Option(1.0, help="global bandwidth of the neighbour distributions"),
+         perplexity: Optional[float] = typer.Option(None, help="calibrate sigma to this perplexity instead"),
+         seed: int = typer.Option(0, help="random seed"),
+         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
+         out: Path = typer.Option(Path("reports/neat"), "--out", "-o", help="report folder")) -> None:
+    """NEAT lambda sweep on several regions: figures, report.md, results.json and latents.npz."""
+    import numpy as np
+
+    from neuralign._atomic import atomic_path
+    from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
+
+    try:
+        data = {spec: _single(spec) for spec in regions} if len(regions) > 1 else resolve_data(regions[0])
+        if not isinstance(data, dict):
+            raise ValueError(f"regions: {regions[0]!r} is one recording; give one --regions per region.")
+        weights, dims = _numbers("lambdas", lambdas, float), _numbers("latent_dims", latent_dims, int)
+        result = run_neat_sweep(data, weights, seed=seed, latent_dims=dims[0] if len(dims) == 1 else dims,
+                                max_epochs=max_epochs, sigma=sigma, perplexity=perplexity, device=device,
+                                progress=typer.echo)
+        out.mkdir(parents=True, exist_ok=True)
+        written = write_report(result, out, title=f"NEAT: {', '.join(regions)}")
+        arrays = {f"lambda{lam:g}_{name}": z for lam, latents in result["latents"].items()
+                  for name, z in latents.items()}
+        with atomic_path(out / "latents.npz") as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **arrays)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    typer.echo(f"wrote {len(written) + 1} files to {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -13,8 +13,9 @@ from neuralign.data.datasets import DatasetInfo, list_datasets, load, register
 from neuralign.data.trialdata import TrialData
 
 REAL = ["erdiff_miller_co", "golub_bci_learning", "nlb_mc_maze_small_tiny", "semedo_v1v2", "spykesml_m1",
-        "spykesml_s1"]
-SYNTHETIC = ["synthetic_reach", "synthetic_reach_sessions"]
+        "spykesml_s1", "vocalmat_usv"]
+SYNTHETIC = ["digits_mlp", "paired_digits", "ring_digits", "synthetic_mmgpvae", "synthetic_reach",
+             "synthetic_reach_sessions", "synthetic_regions", "synthetic_vocalisations"]
 
 
 def _trialdatas(loaded):
@@ -38,7 +39,7 @@ def test_real_datasets_carry_citation_license_and_files():
     for info in list_datasets(kind="real"):
         assert info.citation and info.license and info.description and info.returns, info.name
     for folder in ("erdiff_miller_co", "semedo_v1v2", "spykesml_m1_s1", "golub_bci_learning",
-                   "nlb_mc_maze_small_tiny"):
+                   "nlb_mc_maze_small_tiny", "vocalmat_usv"):
         path = datasets.BUNDLED / folder
         assert (path / "LICENSE.txt").is_file() and (path / "SOURCE.md").is_file(), folder
         assert "CITATION" in (path / "SOURCE.md").read_text(), folder
@@ -54,7 +55,10 @@ def test_alias_module_reexports_the_registry():
     assert neuralign.datasets.register is register and neuralign.datasets.DatasetInfo is DatasetInfo
 
 
-@pytest.mark.parametrize("name", REAL + SYNTHETIC)
+NOT_TRIALS = ["synthetic_vocalisations"]  # audio (a VocalRecording), tested in tests/data/test_vocalisations.py
+
+
+@pytest.mark.parametrize("name", [name for name in REAL + SYNTHETIC if name not in NOT_TRIALS])
 def test_every_dataset_loads_valid_trialdata(name):
     for data in _trialdatas(load(name)):
         assert isinstance(data, TrialData)

@@ -22,7 +22,11 @@ from neuralign._atomic import atomic_path
 from neuralign._checks import positive_int
 
 BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
-              "align-synthetic": "neuralign.bench.align_synthetic"}
+              "align-synthetic": "neuralign.bench.align_synthetic",
+              "multimodal": "neuralign.bench.multimodal",
+              "neat": "neuralign.bench.neat",
+              "mmd": "neuralign.bench.mmd",
+              "mmgpvae": "neuralign.bench.mmgpvae"}
 
 
 @dataclass

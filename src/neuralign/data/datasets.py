@@ -106,6 +106,10 @@ def _qualified(function: Callable[..., Any]) -> str:
 def _registry() -> dict[str, DatasetInfo]:
     """The registry, with the synthetic generators registered (imported lazily to avoid an import cycle)."""
     import neuralign.data.synthetic  # noqa: F401  (registers the generators on first import)
+    import neuralign.data.synthetic_multimodal  # noqa: F401
+    import neuralign.data.vocalisations  # noqa: F401  (synthetic_vocalisations, vocalmat_usv)
+    import neuralign.data.multiregion  # noqa: F401  (synthetic_regions, digits_mlp)
+    import neuralign.data.paired  # noqa: F401  (ring_digits, paired_digits)
 
     return _REGISTRY
 

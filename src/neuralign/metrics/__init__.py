@@ -7,14 +7,31 @@ flattened samples, (samples, dims), and knows nothing of the models that produce
 from neuralign.metrics.decoding import RidgeDecoder, flatten_trials, r2_percent, rmse
 from neuralign.metrics.recovery import latent_recovery, latent_recovery_split
 from neuralign.metrics.spikes import bits_per_spike, poisson_log_likelihood
+from neuralign.metrics.mmd import MMDResult, MMDTest, PairwiseMMD, median_bandwidth, mmd2, mmd_test, pairwise_mmd
+from neuralign.metrics.similarity import (cca_project, linear_cka, linear_probe_accuracy, procrustes_align,
+                                          relative_representation, relative_similarity, similarity_matrix)
 
 __all__ = [
     "RidgeDecoder",
     "bits_per_spike",
+    "cca_project",
+    "linear_cka",
+    "linear_probe_accuracy",
+    "procrustes_align",
+    "relative_representation",
+    "relative_similarity",
+    "similarity_matrix",
     "flatten_trials",
     "latent_recovery",
     "latent_recovery_split",
     "poisson_log_likelihood",
     "r2_percent",
     "rmse",
+    "MMDResult",
+    "MMDTest",
+    "PairwiseMMD",
+    "median_bandwidth",
+    "mmd2",
+    "mmd_test",
+    "pairwise_mmd",
 ]

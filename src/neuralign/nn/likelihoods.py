@@ -46,3 +46,20 @@ class GaussianLikelihood(nn.Module):
         log_variance = self.log_variance.clamp(-10.0, 10.0)
         values = -0.5 * ((x - mean) ** 2 * torch.exp(-log_variance) + log_variance + 1.8378770664093453)
         return _masked_sum(values, mask)
+
+
+class BernoulliLikelihood(nn.Module):
+    """Bernoulli observations in [0, 1] (e.g. pixel intensities) with logits ``logits``.
+
+    Values between 0 and 1 are allowed (the usual cross-entropy for grey-level images; not normalised for them).
+    """
+
+    def log_prob(self, x: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x, logits: (trials, time, channels) -> (trials,) log-likelihood, x * logits - log(1 + exp(logits))."""
+        values = x * logits - torch.nn.functional.softplus(logits)
+        return _masked_sum(values, mask)
+
+    @staticmethod
+    def mean(logits: torch.Tensor) -> torch.Tensor:
+        """Success probability per channel."""
+        return torch.sigmoid(logits)

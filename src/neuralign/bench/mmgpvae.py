@@ -1,0 +1,246 @@
+"""Benchmark ``mmgpvae``: Fourier-domain GP-VAE / MM-GPVAE against the time-domain GP-VAE and GPFA.
+
+1. Synthetic (``synthetic_mmgpvae``, the paper's simulation: 300 trials x 60 bins, RBF length scale 10, 100
+   Poisson neurons; behaviour = a rotating / zooming digit image, 16 x 16, and the low-dimensional option).
+   Per seed a random 80 / 20 split of trials; the model is fitted on the 80 %. On the held-out 20 %: latent
+   recovery R2 per block (an affine map from that block's inferred latents to the true block, fitted on the
+   training trials: ``metrics.latent_recovery``), reconstruction (bits/spike of the expected counts, behaviour
+   R2 %), behaviour predicted from spikes alone (R2 %), and fit time. The same for the time-domain prior.
+2. Prior step time: forward + backward of one batch's KL (16 trials x 4 latents) for the Fourier and the
+   time-domain prior at T = 100, 400, 1600 (median of repeats, after a warm-up).
+3. GPFA (``elephant.gpfa.GPFA``, optional ``extras`` dependency, default EM settings) against GPVAE on the same
+   neural-only data (the synthetic spikes, true latents [z_S, z_N]): fit time and held-out latent recovery.
+4. M1 (``spykesml_m1``, 40-bin windows of 50 ms, random 75 / 25 split of windows): hand velocity predicted from
+   spikes alone by MM-GPVAE (neural + velocity modalities), beside a ridge decoder on Gaussian-smoothed spikes
+   (smoothing width chosen on a validation part of the training windows).
+
+Figures (``reports/mmgpvae/``): inferred (affine-mapped) vs true latents for three held-out trials per block.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+
+from neuralign.bench import Row
+from neuralign.data.datasets import load
+from neuralign.data.trialdata import TrialData
+from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent
+from neuralign.models.gpvae import GPVAE, MMGPVAE
+from neuralign.nn.fourier import FourierGPPrior, TimeDomainGPPrior
+
+REPORT_DIR = Path("reports/mmgpvae")
+BLOCKS = ("shared", "neural", "behavior")
+
+
+def recovery_by_block(model: MMGPVAE, train: TrialData, test: TrialData) -> dict[str, float]:
+    """Held-out latent recovery R2 of each block, from that block's inferred latents only."""
+    inferred_train, inferred_test = model.transform(train), model.transform(test)
+    blocks = train.meta["blocks"]
+    return {block: latent_recovery(inferred_train[block], train.latents[..., blocks[block]],
+                                   inferred_test[block], test.latents[..., blocks[block]])
+            for block in BLOCKS if blocks[block]}
+
+
+def _synthetic(prior: str, behavior: str, seed: int, figures: bool) -> dict[str, float]:
+    data = load("synthetic_mmgpvae", behavior=behavior, seed=seed)
+    train, test = data.split(0.2, seed=seed)
+    started, cpu = time.perf_counter(), time.process_time()
+    model = MMGPVAE(shared_dim=1, private_dim=1, prior=prior, seed=seed, verbose=False).fit(train)
+    out = {"fit seconds": time.perf_counter() - started, "fit CPU seconds": time.process_time() - cpu,
+           "epochs": float(model.history_.epochs_run)}
+    out.update({f"recovery R2 {block}": value for block, value in recovery_by_block(model, train, test).items()})
+    out["bits/spike (recon.)"] = bits_per_spike(model.predict(test, "neural"), test.counts)
+    for name, using in (("recon.", None), ("from spikes", "neural")):
+        predicted = model.predict(test, "behavior", using=using)
+        out[f"behaviour R2 % ({name})"] = 100 * r2_score(test.behavior.reshape(-1, test.behavior.shape[2]),
+                                                          predicted.reshape(-1, predicted.shape[2]),
+                                                          multioutput="variance_weighted")
+    if figures:
+        plot_blocks(model, train, test, REPORT_DIR / f"latents_{behavior}_{prior}.png",
+                    f"MM-GPVAE ({prior} prior), {behavior} behaviour, held-out trials")
+    return out
+
+
+def plot_blocks(model: MMGPVAE, train: TrialData, test: TrialData, path: Path, title: str) -> None:
+    """One panel per block: true latents and the affine-mapped inferred ones, three held-out trials."""
+    from neuralign.plot import latent_fit
+    from neuralign.plot._style import pyplot
+
+    plt = pyplot()
+    inferred_train, inferred_test = model.transform(train), model.transform(test)
+    blocks = train.meta["blocks"]
+    shown = [block for block in BLOCKS if blocks[block]]
+    figure, axes = plt.subplots(len(shown), 1, figsize=(9, 2.4 * len(shown)), squeeze=False)
+    for ax, block in zip(axes[:, 0], shown, strict=True):
+        x_train = inferred_train[block].reshape(-1, inferred_train[block].shape[2])
+        y_train = train.latents[..., blocks[block]].reshape(-1, len(blocks[block]))
+        regression = LinearRegression().fit(x_train, y_train)
+        estimate = regression.predict(inferred_test[block].reshape(-1, x_train.shape[1]))
+        true = test.latents[..., blocks[block]]
+        latent_fit(true, estimate.reshape(true.shape), ax=ax, title=f"{block} block")
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def prior_step_ms(prior: torch.nn.Module, n_time: int, *, n_trials: int = 16, repeats: int = 5) -> float:
+    """Median wall time (ms) of the prior's frame + KL forward and backward for one batch."""
+    generator = torch.Generator().manual_seed(0)
+    n_coefficients = prior.frame(n_time).n_coefficients
+    mean = torch.randn(n_trials, prior.latent_dim, n_coefficients, generator=generator).requires_grad_()
+    log_variance = (torch.randn(n_trials, prior.latent_dim, n_coefficients, generator=generator) - 2.0)
+    log_variance.requires_grad_()
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        frame = prior.frame(n_time)
+        kl = prior.kl(mean, torch.exp(log_variance), frame).sum()
+        kl.backward()
+        times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times[1:])
+
+
+def _spiketrains(counts: np.ndarray, bin_size: float, rng: np.random.Generator) -> list:
+    """Counts (trials, T, units) -> elephant input: per trial, one neo.SpikeTrain per unit (spikes uniform
+    within their bin)."""
+    import neo
+    import quantities as pq
+
+    duration = counts.shape[1] * bin_size
+    trials = []
+    for trial in counts.astype(int):
+        units = []
+        for unit in trial.T:
+            times = np.repeat(np.arange(unit.size), unit) * bin_size + rng.uniform(0, bin_size, unit.sum())
+            units.append(neo.SpikeTrain(np.sort(times) * pq.s, t_start=0 * pq.s, t_stop=duration * pq.s))
+        trials.append(units)
+    return trials
+
+
+def gpfa_versus_gpvae(seed: int, n_trials: int) -> dict[str, float] | None:
+    """Fit time and held-out recovery of [z_S, z_N] from spikes alone: elephant GPFA and GPVAE (Fourier)."""
+    try:
+        import quantities as pq
+        from elephant.gpfa import GPFA
+    except ImportError:
+        return None
+    data = load("synthetic_mmgpvae", n_trials=n_trials, behavior="low_dim", seed=seed)
+    train, test = data.split(0.2, seed=seed)
+    index = data.meta["blocks"]["shared"] + data.meta["blocks"]["neural"]
+    rng = np.random.default_rng(seed)
+    train_trains, test_trains = _spiketrains(train.counts, train.bin_size, rng), \
+        _spiketrains(test.counts, test.bin_size, rng)
+    started, cpu = time.perf_counter(), time.process_time()
+    gpfa = GPFA(bin_size=train.bin_size * 1000 * pq.ms, x_dim=len(index)).fit(train_trains)
+    gpfa_seconds, gpfa_cpu = time.perf_counter() - started, time.process_time() - cpu
+
+    def gpfa_latents(trains: list) -> np.ndarray:
+        return np.stack([np.asarray(x).T for x in gpfa.transform(trains)])
+
+    out = {"GPFA fit seconds": gpfa_seconds, "GPFA fit CPU seconds": gpfa_cpu,
+           "GPFA recovery R2": latent_recovery(gpfa_latents(train_trains), train.latents[..., index],
+                                               gpfa_latents(test_trains), test.latents[..., index])}
+    started, cpu = time.perf_counter(), time.process_time()
+    model = GPVAE(latent_dim=len(index), seed=seed, verbose=False).fit(train)
+    out["GPVAE fit seconds"], out["GPVAE fit CPU seconds"] = time.perf_counter() - started, time.process_time() - cpu
+    out["GPVAE recovery R2"] = latent_recovery(model.transform(train), train.latents[..., index],
+                                               model.transform(test), test.latents[..., index])
+    return out
+
+
+def ridge_smoothed(train: TrialData, test: TrialData, seed: int) -> tuple[float, float]:
+    """Ridge decoder on Gaussian-smoothed spikes, the width chosen on 20 % of the training windows."""
+    fit_part, val_part = train.split(0.2, seed=seed)
+    scores = {sigma: RidgeDecoder().fit(fit_part.smooth(sigma).counts, fit_part.behavior)
+              .score(val_part.smooth(sigma).counts, val_part.behavior) for sigma in (1.0, 2.0, 3.0, 4.0)}
+    sigma = max(scores, key=scores.get)
+    decoder = RidgeDecoder().fit(train.smooth(sigma).counts, train.behavior)
+    return decoder.score(test.smooth(sigma).counts, test.behavior), sigma
+
+
+def m1_cross_modal(seed: int) -> dict[str, float]:
+    data = load("spykesml_m1", window_bins=40)
+    train, test = data.split(0.25, seed=seed)
+    started, cpu = time.perf_counter(), time.process_time()
+    model = MMGPVAE(shared_dim=4, private_dim={"neural": 4, "behavior": 1}, seed=seed, verbose=False).fit(train)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    ridge, sigma = ridge_smoothed(train, test, seed)
+    return {"MM-GPVAE velocity R2 % from spikes": r2_percent(test.behavior, model.predict_behavior(test)),
+            "MM-GPVAE velocity R2 % (spikes + velocity)": r2_percent(test.behavior, model.predict(test, "behavior")),
+            "fit seconds": seconds, "fit CPU seconds": cpu, "ridge velocity R2 %": ridge, "ridge sigma (bins)": sigma}
+
+
+def _rows(method: str, setting: str, runs: list[dict[str, float]], seconds_key: str | None = "fit seconds",
+          keys: list[str] | None = None) -> list[Row]:
+    keys = keys or list(runs[0])
+    seconds = [run[seconds_key] for run in runs] if seconds_key else 0.0
+    return [Row.from_values(method, setting, key, [run[key] for run in runs], seconds) for key in keys]
+
+
+def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
+    torch.set_num_threads(1)
+    n_seeds = seeds or (1 if quick else 2)
+    rows: list[Row] = []
+    # 1. synthetic: Fourier vs time-domain prior, images and low-dimensional behaviour
+    cases = [("fourier", "images"), ("time", "images"), ("fourier", "low_dim")]
+    if not quick:
+        cases.append(("time", "low_dim"))
+    for prior, behavior in cases:
+        runs: list[dict[str, Any]] = []
+        for seed in range(n_seeds):
+            runs.append(_synthetic(prior, behavior, seed, figures=seed == 0))
+            progress(f"mmgpvae {prior} {behavior} seed {seed}: " +
+                     ", ".join(f"{k} {v:.3f}" for k, v in runs[-1].items()))
+        method = "MM-GPVAE (Fourier prior)" if prior == "fourier" else "MM-GPVAE (time-domain prior)"
+        rows += _rows(method, f"synthetic {behavior}, held-out 20 %", runs)
+    # 2. prior step time
+    for name, prior_class in (("Fourier prior", FourierGPPrior), ("time-domain prior", TimeDomainGPPrior)):
+        timings = {}
+        for n_time in (100, 400, 1600):
+            prior = prior_class(4, length_scale_init=10.0, min_length_scale=2.0, max_length_scale=40.0)
+            timings[n_time] = prior_step_ms(prior, n_time, repeats=3 if quick else 7)
+            rows.append(Row(name, f"T={n_time}, 16 trials x 4 latents", "KL fwd+bwd ms", timings[n_time], 0.0, 1,
+                            timings[n_time] / 1000, [timings[n_time]]))
+        ratio = timings[1600] / timings[100]
+        rows.append(Row(name, "T=1600 vs T=100", "step time ratio", ratio, 0.0, 1, 0.0, [ratio]))
+        progress(f"{name} KL step ms: {timings}")
+    # 3. GPFA vs GPVAE on neural-only data
+    runs = []
+    for seed in range(n_seeds):
+        result = gpfa_versus_gpvae(seed, n_trials=100 if quick else 300)
+        if result is None:
+            progress("elephant is not installed (pip install 'neuralign[extras]'): GPFA comparison skipped")
+            break
+        runs.append(result)
+        progress(f"gpfa vs gpvae seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()))
+    if runs:
+        setting = f"synthetic spikes only, {100 if quick else 300} trials, held-out 20 %"
+        rows += _rows("GPFA (elephant)", setting, runs, "GPFA fit seconds",
+                      ["GPFA recovery R2", "GPFA fit seconds", "GPFA fit CPU seconds"])
+        rows += _rows("GPVAE (Fourier prior)", setting, runs, "GPVAE fit seconds",
+                      ["GPVAE recovery R2", "GPVAE fit seconds", "GPVAE fit CPU seconds"])
+        for clock in ("", " CPU"):
+            speedups = [run[f"GPFA fit{clock} seconds"] / run[f"GPVAE fit{clock} seconds"] for run in runs]
+            rows.append(Row.from_values("GPVAE (Fourier prior)", setting, f"speed-up vs GPFA{clock} (x)", speedups,
+                                        0.0))
+    # 4. M1 cross-modal prediction
+    runs = []
+    for seed in range(n_seeds):
+        runs.append(m1_cross_modal(seed))
+        progress(f"m1 seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in runs[-1].items()))
+    setting = "spykesml_m1, 40-bin windows, held-out 25 %"
+    rows += _rows("MM-GPVAE (Fourier prior)", setting, runs,
+                  keys=["MM-GPVAE velocity R2 % from spikes", "MM-GPVAE velocity R2 % (spikes + velocity)",
+                        "fit seconds", "fit CPU seconds"])
+    rows += _rows("ridge on smoothed spikes", setting, runs, None, ["ridge velocity R2 %", "ridge sigma (bins)"])
+    return rows

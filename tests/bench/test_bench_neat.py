@@ -1,0 +1,25 @@
+"""Tests of neuralign.bench.neat helpers (the full benchmark runs from the command line)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralign.bench import BENCHMARKS
+from neuralign.bench.neat import correspondence_scores, penalty_milliseconds
+from neuralign.data.datasets import load
+
+
+def test_registered_and_penalty_timing_positive():
+    assert BENCHMARKS["neat"] == "neuralign.bench.neat"
+    times = penalty_milliseconds(batch=64, dim=4, threads=1, repeats=2)
+    assert len(times) == 2 and all(t > 0 for t in times)
+
+
+def test_true_latents_score_better_than_unrelated_ones():
+    regions = load("synthetic_regions", n_samples=300, n_regions=3, seed=0)
+    truth = {name: data.latents[:, 0] for name, data in regions.items()}
+    rng = np.random.default_rng(0)
+    noise = {name: rng.standard_normal((300, 2)) for name in regions}
+    good, bad = correspondence_scores(truth, regions), correspondence_scores(noise, regions)
+    assert good["displacement_spearman"] > 0.5 > bad["displacement_spearman"]
+    assert good["class_displacement_pearson"] > bad["class_displacement_pearson"]
