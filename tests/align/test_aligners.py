@@ -16,7 +16,7 @@ from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.models import SeqVAE
 
-FAST = dict(epochs=3, restarts=2, verbose=False, batch_size=16)
+FAST = dict(epochs=3, screen_epochs=1, restarts=2, explore_components=1, verbose=False, batch_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,33 @@ def test_bad_settings(model, sessions):
         ERDiff(model, source=source, matching="kl")
     with pytest.raises(TypeError, match="prior: expected a fitted TrajectoryDiffusion"):
         ERDiff(model, source=source, prior="prior.pt")
+    with pytest.raises(ValueError, match="explore_components: expected at most 5"):
+        MMDMatching(model, source=source, explore_components=6)
+    with pytest.raises(ValueError, match=r"screen_epochs: expected at most epochs \(10\), got 20"):
+        MMDMatching(model, source=source, epochs=10, screen_epochs=20)
+
+
+def test_candidates_are_every_signed_permutation_of_the_top_components(model, sessions):
+    aligner = MMDMatching(model, source=sessions[0], explore_components=3)
+    signs = np.array([1.0, -1.0, 1.0, -1.0, 1.0])
+    maps = aligner._component_maps(signs, 5, np.random.default_rng(0))
+    assert len(maps) == 48 and len({m.tobytes() for m in maps}) == 48  # 3! x 2^3, all different
+    np.testing.assert_array_equal(maps[0], np.diag(signs))  # the label-free matched map comes first
+    for q in maps:
+        np.testing.assert_array_equal(np.abs(q) @ np.abs(q).T, np.eye(5))  # a signed permutation
+        np.testing.assert_array_equal(q[3:, 3:], np.diag(signs[3:]))  # lower components keep their match
+    flips = MMDMatching(model, source=sessions[0], explore_components=0, restarts=4)._component_maps(
+        signs, 5, np.random.default_rng(0))
+    assert len(flips) == 4 and np.array_equal(flips[0], np.diag(signs))
+    assert all(np.array_equal(np.abs(q), np.eye(5)) for q in flips)
+
+
+def test_screening_keeps_the_best_candidates_and_trains_them_on(model, sessions):
+    source, target = sessions
+    aligner = MMDMatching(model, source=source, **{**FAST, "restarts": 3, "explore_components": 2}).fit(target)
+    assert len(aligner.restart_candidates_) == 3 and len(set(aligner.restart_candidates_)) == 3
+    assert all(0 <= index < 8 for index in aligner.restart_candidates_)  # 2! x 2^2 candidates
+    assert aligner.restart_scores_[aligner.best_restart_] == min(aligner.restart_scores_)
 
 
 def test_continuous_target_is_rejected(model, sessions):

@@ -57,6 +57,55 @@ def test_kl_gradients_are_correct_in_both_sets():
     assert torch.autograd.gradcheck(lambda x, y: neighbour_kl(x, y, sigma=0.9), (a, b))
 
 
+def simple_kl(a: torch.Tensor, b: torch.Tensor, sigma_a: float, sigma_b: float) -> torch.Tensor:
+    """The straightforward implementation: autograd through pairwise differences and a masked log_softmax."""
+    eye = torch.eye(len(a), dtype=torch.bool)
+
+    def distances(z: torch.Tensor) -> torch.Tensor:
+        return ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+
+    log_p = torch.log_softmax((-distances(a) / (2 * sigma_a ** 2)).masked_fill(eye, -torch.inf), dim=1)
+    log_q = torch.log_softmax((-distances(b) / (2 * sigma_b ** 2)).masked_fill(eye, -torch.inf), dim=1)
+    log_p, log_q = log_p[~eye], log_q[~eye]  # off-diagonal entries only (no 0 * inf anywhere)
+    return (torch.exp(log_p) * (log_p - log_q)).sum()
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-9), (torch.float32, 2e-4)])
+def test_fast_kl_matches_the_simple_implementation_in_value_and_gradients(dtype, tolerance):
+    generator = torch.Generator().manual_seed(5)
+    a = (2 * torch.randn(300, 16, generator=generator)).to(dtype).requires_grad_()
+    b = torch.randn(300, 3, generator=generator).to(dtype).requires_grad_()
+    fast = neighbour_kl(a, b, sigma=1.5)
+    fast_a, fast_b = torch.autograd.grad(fast, (a, b))
+    simple = simple_kl(a, b, 1.5, 1.5)
+    simple_a, simple_b = torch.autograd.grad(simple, (a, b))
+    assert fast.dtype == dtype and fast.item() == pytest.approx(simple.item(), rel=tolerance)
+    for mine, reference in ((fast_a, simple_a), (fast_b, simple_b)):
+        assert mine.dtype == dtype
+        torch.testing.assert_close(mine, reference, rtol=tolerance, atol=tolerance * reference.abs().max().item())
+
+
+def test_fast_kl_with_calibrated_bandwidths_matches_the_simple_implementation():
+    generator = torch.Generator().manual_seed(6)
+    a = torch.randn(120, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    b = (0.1 * torch.randn(120, 2, generator=generator, dtype=torch.float64)).requires_grad_()
+    fast = neighbour_kl(a, b, perplexity=15.0)
+    sigma_a, sigma_b = calibrate_sigma(a, 15.0).item(), calibrate_sigma(b, 15.0).item()
+    assert sigma_b < 0.5 * sigma_a  # each set gets its own bandwidth
+    simple = simple_kl(a, b, sigma_a, sigma_b)
+    assert fast.item() == pytest.approx(simple.item(), rel=1e-9)
+    for mine, reference in zip(torch.autograd.grad(fast, (a, b)), torch.autograd.grad(simple, (a, b)), strict=True):
+        torch.testing.assert_close(mine, reference)
+
+
+def test_fast_kl_gradient_only_for_the_set_that_needs_it():
+    a = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, 2, dtype=torch.float64)
+    neighbour_kl(a, b).backward()
+    assert a.grad is not None and b.grad is None
+    assert torch.autograd.gradcheck(lambda y: neighbour_kl(b, y, sigma=0.7), (a,))
+
+
 def test_far_apart_points_stay_finite():
     z = torch.tensor([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]], requires_grad=True)
     value = neighbour_kl(z, z.flip(0) * 0.5, sigma=0.1)
@@ -89,6 +138,7 @@ def test_penalty_sums_sequential_pairs_and_accepts_a_graph():
     (lambda: neighbour_kl(np.zeros((5, 2)), torch.zeros(5, 2)), "z_reference"),
     (lambda: neighbour_kl(torch.zeros(2, 2), torch.zeros(2, 2)), "z_reference"),
     (lambda: neighbour_kl(torch.randn(5, 2), torch.randn(6, 2)), "z_model"),
+    (lambda: neighbour_kl(torch.randn(5, 2), torch.randn(5, 2, dtype=torch.float64)), "z_model"),
     (lambda: neighbour_kl(torch.randn(5, 2), torch.randn(5, 2), sigma=0.0), "sigma"),
     (lambda: calibrate_sigma(torch.randn(10, 2), 20.0), "perplexity"),
     (lambda: alignment_penalty([torch.randn(5, 2)]), "latents"),

@@ -96,3 +96,11 @@ def test_kl_is_zero_when_the_posterior_is_the_prior():
 def test_coupling_rejects_a_non_negative_initial_g22():
     with pytest.raises(ValueError, match="init_g22"):
         poise.PoiseCoupling(3, init_g22=0.0)
+
+
+def test_coupling_starts_at_the_requested_coefficients():
+    g = poise.PoiseCoupling(3, init_g22=-0.1, init_g11=0.7)()
+    assert torch.allclose(g.g11, torch.full((3,), 0.7)) and torch.allclose(g.g22, torch.full((3,), -0.1))
+    assert torch.all(g.g12 == 0) and torch.all(g.g21 == 0)
+    with pytest.raises(ValueError, match="init_g11"):
+        poise.PoiseCoupling(3, init_g22=-0.1, init_g11=1.5)

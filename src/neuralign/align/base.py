@@ -13,17 +13,24 @@ source_latents)``; the read-in is trained by the one training loop for a fixed n
 ``restarts`` initialisations, and the restart kept is the one with the lowest ``selection_score`` computed on
 target spikes alone (by default the method's own objective on all target trials).
 
-Initialisation ("pca"): with source principal axes U_s and target principal axes U_t of the trial-averaged-free
-spike counts, the target read-in starts as W_t = W_s U_s diag(s_s / s_t) S U_t^T, mapping the j-th target
-component onto the j-th source component. S holds one sign per component, chosen without labels so that the
-two components' grand-mean time courses, or else their skewness, agree (``_matching_signs``). Restart 0 uses
-these signs; each later restart flips each of them with probability ``flip_probability``, exploring the
-symmetric alternatives that the selection score must then reject.
+Initialisation ("pca"): with source principal axes U_s and target principal axes U_t of the spike counts (all
+valid bins), a target read-in starts as W_t = W_s U_s Q U_t^T, mapping target components onto source components
+with their scales matched. Q is diagonal, diag(S s_s / s_t), for components beyond ``explore_components``; S
+holds one sign per component chosen without labels so that the two components' grand-mean time courses, or else
+their skewness, agree (``_matching_signs``). Components of similar variance can swap order between sessions and
+signs can be wrong, and each such error is a symmetric copy of the right map (a rotated or mirrored ring of
+conditions), so the top ``explore_components`` target components get every signed permutation onto the top
+source components (k! 2^k candidates, 48 for k = 3). With more candidates than ``restarts``, each candidate is
+first trained for ``screen_epochs`` epochs, the ``restarts`` candidates with the lowest ``selection_score`` are
+kept and trained for the remaining epochs, and the one with the lowest score wins. With
+``explore_components=0`` the candidates are the matched signs and ``restarts - 1`` random flips of them (each sign
+flipped with probability ``flip_probability``).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -46,9 +53,11 @@ class AlignConfig:
     epochs: int = 150
     batch_size: int = 128
     learning_rate: float = 1e-2
-    restarts: int = 8
+    restarts: int = 6
     init: str = "pca"
     n_components: int = 16
+    explore_components: int = 3
+    screen_epochs: int = 25
     flip_probability: float = 0.25
     seed: int = 0
     device: str | None = None
@@ -58,6 +67,13 @@ class AlignConfig:
         for name in ("epochs", "batch_size", "restarts", "n_components"):
             positive_int(name, getattr(self, name))
         positive_float("learning_rate", self.learning_rate)
+        positive_int("explore_components", self.explore_components, minimum=0)
+        if self.explore_components > 5:
+            raise ValueError(f"explore_components: expected at most 5 (k! 2^k candidates: 3840 for k = 5), got "
+                             f"{self.explore_components}.")
+        positive_int("screen_epochs", self.screen_epochs)
+        if self.screen_epochs > self.epochs:
+            raise ValueError(f"screen_epochs: expected at most epochs ({self.epochs}), got {self.screen_epochs}.")
         fraction("flip_probability", self.flip_probability, open_interval=False)
         positive_int("seed", self.seed, minimum=0)
         one_of("init", self.init, ("pca", "random"))
@@ -169,26 +185,43 @@ class ReadInAligner(Aligner):
         tensors = {"counts": torch.as_tensor(target.counts, device=device),
                    "mask": torch.as_tensor(target.mask, device=device), **self.extra_tensors(target, device)}
         torch.manual_seed(config.seed)  # the read-in and any extra modules start from seeded weights
-        initial = self._initial_read_ins(target, device)
-        best, self.restart_scores_, self.restart_read_ins_ = None, [], []
-        restarts = tqdm(initial, desc=type(self).__name__, leave=False,
-                        disable=not (config.verbose and sys.stderr.isatty()))
-        for restart, read_in in enumerate(restarts):
-            self._module = _ReadInModule(read_in, self.extra_modules()).to(device)
-            self.prepare_restart(restart)
-            self._train_read_in(tensors, epochs=config.epochs, seed=config.seed * 1000 + restart)
-            score = self.selection_score(self._encode(self._module.read_in, tensors["counts"], tensors["mask"]))
-            self.restart_scores_.append(score)
-            self.restart_read_ins_.append(copy.deepcopy(self._module.read_in))
-            if best is None or score < best[0]:
-                best = (score, copy.deepcopy(self._module))
-        self._module = best[1]
+        candidates = self._initial_read_ins(target, device)
+        screening = len(candidates) > config.restarts
+        first_epochs = config.screen_epochs if screening else config.epochs
+        progress = tqdm(total=len(candidates) + (config.restarts if screening else 0), desc=type(self).__name__,
+                        leave=False, disable=not (config.verbose and sys.stderr.isatty()))
+        scored = [self._fit_candidate(read_in, tensors, index, first_epochs, progress)
+                  for index, read_in in enumerate(candidates)]
+        if screening:
+            kept = sorted(scored, key=lambda entry: entry[0])[:config.restarts]
+            scored = [self._fit_candidate(module, tensors, index, config.epochs - config.screen_epochs, progress)
+                      for _, index, module in kept]
+        progress.close()
+        self.restart_scores_ = [score for score, _, _ in scored]
+        self.restart_candidates_ = [index for _, index, _ in scored]
+        self.restart_read_ins_ = [copy.deepcopy(module.read_in) for _, _, module in scored]
+        best = min(scored, key=lambda entry: entry[0])
+        self._module = best[2]
         self.refine(tensors)
         self.read_in_ = self._module.read_in
         self.best_restart_ = int(np.argmin(self.restart_scores_))
         self.n_target_units_ = target.n_units
         self.fitted_ = True
         return self
+
+    def _fit_candidate(self, start: nn.Linear | _ReadInModule, tensors: dict[str, torch.Tensor], index: int,
+                       epochs: int, progress: Any) -> tuple[float, int, _ReadInModule]:
+        """Train candidate ``index`` (a fresh read-in, or a screened module to continue) and score it."""
+        if isinstance(start, _ReadInModule):
+            self._module = start
+        else:
+            self._module = _ReadInModule(start, self.extra_modules()).to(tensors["counts"].device)
+            self.prepare_restart(index)
+        if epochs:
+            self._train_read_in(tensors, epochs=epochs, seed=self.config.seed * 1000 + index)
+        score = self.selection_score(self._encode(self._module.read_in, tensors["counts"], tensors["mask"]))
+        progress.update()
+        return score, index, self._module
 
     def prepare_restart(self, restart: int) -> None:
         """Hook called before each restart's training (e.g. to reset method state)."""
@@ -240,13 +273,14 @@ class ReadInAligner(Aligner):
             source_axes, source_scale, source_mean, source_scores = _principal_axes(self.source, self.config.n_components)
             target_axes, target_scale, target_mean, target_scores = _principal_axes(target, source_axes.shape[1])
             k = min(source_axes.shape[1], target_axes.shape[1])
-            skew_signs = _matching_signs(self.source, source_scores[:, :k], target, target_scores[:, :k])
-        for restart in range(self.config.restarts):
+            signs = _matching_signs(self.source, source_scores[:, :k], target, target_scores[:, :k])
+            mappings = [source_axes[:, :k] @ np.diag(source_scale[:k]) @ q @ np.diag(1 / target_scale[:k])
+                        @ target_axes[:, :k].T for q in self._component_maps(signs, k, rng)]
+        else:
+            mappings = [None] * self.config.restarts
+        for mapping in mappings:
             layer = nn.Linear(target.n_units, out_features)
-            if self.config.init == "pca":
-                flips = rng.random(k) < self.config.flip_probability if restart > 0 else np.zeros(k, bool)
-                signs = np.where(flips, -skew_signs, skew_signs)
-                mapping = source_axes[:, :k] @ np.diag(signs * source_scale[:k] / target_scale[:k]) @ target_axes[:, :k].T
+            if mapping is not None:
                 weight = source_layer.weight.detach().cpu().numpy().astype(np.float64) @ mapping
                 bias = (source_layer.bias.detach().cpu().numpy() + source_layer.weight.detach().cpu().numpy()
                         @ source_mean - weight @ target_mean)
@@ -255,6 +289,24 @@ class ReadInAligner(Aligner):
                     layer.bias.copy_(torch.as_tensor(bias, dtype=layer.bias.dtype))
             layers.append(layer.to(device))
         return layers
+
+    def _component_maps(self, signs: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """(k, k) maps from target to source component scores: signed permutations of the top components (the
+        matched one first), or random sign flips (see the module docstring)."""
+        explore = min(self.config.explore_components, k)
+        if explore == 0:
+            flips = [np.zeros(k, bool)] + [rng.random(k) < self.config.flip_probability
+                                           for _ in range(self.config.restarts - 1)]
+            return [np.diag(np.where(flip, -signs, signs)) for flip in flips]
+        maps = []
+        for order in itertools.permutations(range(explore)):
+            for flips in itertools.product((1.0, -1.0), repeat=explore):
+                q = np.diag(signs.astype(np.float64))
+                q[:explore, :explore] = 0.0
+                for target_index, source_index in enumerate(order):
+                    q[source_index, target_index] = signs[target_index] * flips[target_index]
+                maps.append(q)
+        return maps
 
 
 def _principal_axes(data: TrialData, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -56,9 +56,9 @@ class ERDiff(ReadInAligner):
     name = "erdiff"
 
     def __init__(self, source_model: SeqVAE, *, source: TrialData, prior: TrajectoryDiffusion | None = None,
-                 prior_epochs: int = 300, prior_width: int = 32, prior_blocks: int = 2, spatial: bool = True,
-                 temporal: bool = True, matching: str = "mmd", matching_weight: float = 1.0, n_t: int = 4,
-                 drift: str = "sde", selection_draws: int = 16, refine_epochs: int = 0,
+                 prior_epochs: int = 400, prior_width: int = 32, prior_blocks: int = 2, spatial: bool = True,
+                 temporal: bool = True, matching: str = "sinkhorn", matching_weight: float = 1.0, n_t: int = 4,
+                 drift: str = "sde", selection_draws: int = 32, refine_epochs: int = 0,
                  refine_learning_rate: float = 1e-3,
                  config: AlignConfig | None = None,
                  **settings: Any) -> None:
@@ -89,7 +89,8 @@ class ERDiff(ReadInAligner):
             torch.manual_seed(self.config.seed)
             self.prior_ = TrajectoryDiffusion(denoiser).fit(
                 latents, max_epochs=self.prior_epochs, batch_size=64, learning_rate=2e-3, seed=self.config.seed,
-                device=self.config.device, verbose=self.config.verbose, val_fraction=0.1, patience=60)
+                device=self.config.device, verbose=self.config.verbose, val_fraction=0.0,
+                patience=self.prior_epochs)  # a fixed length: early stopping on the noisy loss stopped too soon
         self.prior_.eval()
         for parameter in self.prior_.parameters():
             parameter.requires_grad_(False)

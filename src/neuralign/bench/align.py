@@ -24,7 +24,7 @@ from neuralign.models.seqvae import SeqVAE
 
 def _methods(quick: bool) -> dict[str, tuple[type, dict[str, Any]]]:
     epochs = {"epochs": 60 if quick else 150}
-    prior = {"prior_epochs": 60 if quick else 300}
+    prior = {"prior_epochs": 60} if quick else {}
     return {
         "no alignment": (NoAlignment, {"max_epochs": 60 if quick else 200}),
         "moment matching (NoMAD-like)": (MomentMatching, epochs),
@@ -35,7 +35,8 @@ def _methods(quick: bool) -> dict[str, tuple[type, dict[str, Any]]]:
         "ERDiff w/o spatial": (ERDiff, {**epochs, **prior, "spatial": False}),
         "ERDiff w/o temporal": (ERDiff, {**epochs, **prior, "temporal": False}),
         "cond.-avg affine (labels)": (ConditionAverageAffine, {}),
-        "target-behaviour read-in (labels)": (TargetBehaviorReadIn, epochs),
+        "target-behaviour read-in (labels)": (TargetBehaviorReadIn, {**epochs, "explore_components": 0,
+                                                                      "restarts": 2}),
     }
 
 

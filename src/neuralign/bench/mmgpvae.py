@@ -14,6 +14,8 @@
    spikes alone by MM-GPVAE (neural + velocity modalities), beside a ridge decoder on Gaussian-smoothed spikes
    (smoothing width chosen on a validation part of the training windows).
 
+Seeds: 2 by default (1 with ``--quick``, which also uses 100 trials for the GPFA comparison). Fit times are
+reported as wall and CPU seconds (single torch thread; CPU time is robust to other load on the machine).
 Figures (``reports/mmgpvae/``): inferred (affine-mapped) vs true latents for three held-out trials per block.
 """
 

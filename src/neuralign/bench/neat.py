@@ -2,7 +2,8 @@
 plus the alignment penalty's speed.
 
 - penalty: forward + backward of sum_i KL(P_i(Z_l) || P_i(Z_k)) at batch 1024, latent dimension 16, with 2 torch
-  threads (median of 20 runs), global sigma and perplexity calibration.
+  threads (median of 50 runs after 5 warm-up runs; 20 with perplexity calibration), global sigma and perplexity
+  calibration. The penalty is a custom autograd function with an analytic backward pass (``nn/neighbours.py``).
 - digits (``digits_mlp``): a 4-layer, 64-unit MLP trained on sklearn's 8x8 digits; NEAT with the paper's latent
   dims 12, 6, 2, 2 and lambda in {0, 1, 100, 1000}: held-out reconstruction R2 per layer, the layer-by-layer
   similarity matrices (relative representations with 5 anchors, linear CKA), mean similarity of consecutive layers,
@@ -33,7 +34,7 @@ SYNTHETIC_LAMBDAS = [0.0, 1.0, 10.0, 100.0, 1000.0]
 V1V2_LAMBDAS = [0.0, 20.0, 50.0, 200.0]
 
 
-def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, repeats: int = 20,
+def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, repeats: int = 50,
                          perplexity: float | None = None) -> list[float]:
     """Wall time (ms) of forward + backward of one pair's neighbour KL, one value per repeat."""
     import torch
@@ -47,10 +48,10 @@ def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, 
         a = torch.randn(batch, dim, generator=generator, requires_grad=True)
         b = torch.randn(batch, dim, generator=generator, requires_grad=True)
         times = []
-        for repeat in range(repeats + 3):
+        for repeat in range(repeats + 5):
             started = time.perf_counter()
             neighbour_kl(a, b, sigma=1.0, perplexity=perplexity).backward()
-            if repeat >= 3:  # warm-up runs are not counted
+            if repeat >= 5:  # warm-up runs are not counted
                 times.append(1000 * (time.perf_counter() - started))
             a.grad = b.grad = None
     finally:
@@ -198,7 +199,8 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
     threads = torch.get_num_threads()
     rows: list[Row] = []
     for perplexity in (None, 30.0):
-        times = penalty_milliseconds(repeats=5 if quick else 20, perplexity=perplexity)
+        times = penalty_milliseconds(repeats=(5 if quick else 20) if perplexity else (10 if quick else 50),
+                                     perplexity=perplexity)
         mode = "global sigma" if perplexity is None else "perplexity 30"
         rows.append(Row(method="SNE penalty", setting=f"B=1024, d=16, 2 threads, {mode}",
                         metric="fwd+bwd ms (median)", mean=float(np.median(times)), std=float(np.std(times)),

