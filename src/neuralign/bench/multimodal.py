@@ -164,8 +164,8 @@ def _figures(radii: list[float], accuracy: dict[str, list[float]], raw: list[flo
 
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
     torch.set_num_threads(1)  # small networks: a second thread only adds contention (40x slower on a busy CPU)
-    # sized for 2 shared CPU cores: --quick ~7 min, the full run ~30 min (the ring experiment dominates)
-    n_seeds = seeds or (1 if quick else 2)
+    # sized for 2 shared CPU cores: --quick 4-7 min, the full run 18-35 min (depending on the load)
+    n_seeds = seeds or (1 if quick else 3)
     epochs = 25 if quick else 50
     radii = [1.0, 0.5, 0.4] if quick else [1.0, 0.6, 0.5, 0.45, 0.4]
     classifier = digit_classifier()
