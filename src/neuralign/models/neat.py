@@ -105,7 +105,9 @@ class NEATConfig:
 
     latent_dims : one latent dimension per region, or one int for all.
     lam : the alignment weight lambda (>= 0; 0 = independent VAEs).
-    sigma : the global bandwidth of the neighbour distributions.
+    sigma : the global bandwidth of the neighbour distributions. Not scale-aware: when lambda times the penalty
+        outweighs the ELBO, latents squeezed far below sigma make both neighbour distributions uniform (penalty 0,
+        R2 0: V1/V2 at lambda = 200); perplexity calibration collapsed there already at lambda = 20 (seed 0).
     perplexity : if set, calibrate sigma per region and batch to this perplexity instead.
     pairs : regions to align, as [a, b] pairs of names or indices; None = sequential (1-2, 2-3, ...).
     likelihood : "auto" (Poisson for spike-count TrialData, Gaussian otherwise), "gaussian", "poisson", or one

@@ -138,7 +138,8 @@ def _log_and_probabilities(z: torch.Tensor, scale: float) -> tuple[torch.Tensor,
 
 
 def _latent_gradient(z: torch.Tensor, logit_gradient: torch.Tensor, scale: float) -> torch.Tensor:
-    """dKL/dz for logits -scale * ||z_i - z_j||^2 and G = dKL/dlogits (B, B): -2 scale sum_j (G_ij + G_ji)(z_i - z_j)."""
+    """dKL/dz for logits -scale * ||z_i - z_j||^2 and G = dKL/dlogits (B, B):
+    -2 scale sum_j (G_ij + G_ji)(z_i - z_j)."""
     rows = logit_gradient.sum(dim=1) + logit_gradient.sum(dim=0)
     mixed = torch.addmm(logit_gradient @ z, logit_gradient.T, z)
     return (rows[:, None] * z - mixed) * (-2.0 * scale)
