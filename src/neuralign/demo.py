@@ -45,8 +45,8 @@ def run_demo(out: str | Path = "reports/demo", *, seed: int = 0, quick: bool = F
     started = time.perf_counter()
     unaligned = NoAlignment(model, max_epochs=40 if quick else 200).fit(align_half)
     unaligned_seconds = time.perf_counter() - started
-    erdiff = ERDiff(model, source=train, seed=seed, prior_epochs=30 if quick else 400,
-                    epochs=30 if quick else 150, **({"restarts": 2, "explore_components": 1} if quick else {}))
+    erdiff = ERDiff(model, source=train, seed=seed, prior_epochs=30 if quick else 300,
+                    epochs=30 if quick else 150, restarts=2 if quick else 8)
     started = time.perf_counter()
     erdiff.fit_prior()
     prior_seconds = time.perf_counter() - started

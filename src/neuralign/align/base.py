@@ -20,7 +20,7 @@ holds one sign per component chosen without labels so that the two components' g
 their skewness, agree (``_matching_signs``). Components of similar variance can swap order between sessions and
 signs can be wrong, and each such error is a symmetric copy of the right map (a rotated or mirrored ring of
 conditions), so the top ``explore_components`` target components get every signed permutation onto the top
-source components (k! 2^k candidates: 8 for the default k = 2, 48 for k = 3). With more candidates than ``restarts``, each candidate is
+source components (k! 2^k candidates: 8 for k = 2, 48 for k = 3). With more candidates than ``restarts``, each candidate is
 first trained for ``screen_epochs`` epochs, the ``restarts`` candidates with the lowest ``selection_score`` are
 kept and trained for the remaining epochs, and the one with the lowest score wins. With
 ``explore_components=0`` the candidates are the matched signs and ``restarts - 1`` random flips of them (each sign
@@ -56,7 +56,7 @@ class AlignConfig:
     restarts: int = 8
     init: str = "pca"
     n_components: int = 16
-    explore_components: int = 2
+    explore_components: int = 0
     screen_epochs: int = 25
     flip_probability: float = 0.25
     seed: int = 0

@@ -24,7 +24,7 @@ from neuralign.models.seqvae import SeqVAE
 
 def _methods(quick: bool) -> dict[str, tuple[type, dict[str, Any]]]:
     epochs = {"epochs": 60 if quick else 150}
-    prior = {"prior_epochs": 60} if quick else {}
+    prior = {"prior_epochs": 60 if quick else 300}
     return {
         "no alignment": (NoAlignment, {"max_epochs": 60 if quick else 200}),
         "moment matching (NoMAD-like)": (MomentMatching, epochs),
