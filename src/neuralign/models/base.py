@@ -34,7 +34,19 @@ class Estimator:
 
     config_class: ClassVar[type]
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any = None, **settings: Any) -> None:
+        """Take a ready ``config`` or build one from keyword ``settings`` (not both)."""
+        name = type(self).__name__
+        if config is not None and settings:
+            raise TypeError(f"{name}: pass either config= or keyword settings, not both.")
+        if config is None:
+            try:
+                config = self.config_class(**settings)
+            except TypeError as error:
+                if "unexpected keyword" not in str(error):
+                    raise  # a validation error of the config names its own argument
+                raise TypeError(f"{name}: {error}; valid settings: "
+                                f"{list(self.config_class.__dataclass_fields__)}.") from None
         if not isinstance(config, self.config_class):
             raise TypeError(f"config: expected a {self.config_class.__name__}, got {describe(config)}.")
         self.config = config

@@ -128,16 +128,7 @@ class _GPVAEBase(Estimator):
     """Fitting, inference and persistence shared by :class:`GPVAE` and :class:`MMGPVAE`."""
 
     def __init__(self, config: Any = None, **settings: Any) -> None:
-        name = type(self).__name__
-        if config is not None and settings:
-            raise TypeError(f"{name}: pass either config= or keyword settings, not both.")
-        if config is None:
-            try:
-                config = self.config_class(**settings)
-            except TypeError as error:
-                raise TypeError(f"{name}: {error}; valid settings: "
-                                f"{list(self.config_class.__dataclass_fields__)}.") from None
-        super().__init__(config)
+        super().__init__(config, **settings)
         self.network_: GPVAENetwork | None = None
         self.modalities_: list[Modality] = []
         self.scales_: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -179,15 +179,7 @@ class MultimodalVAE(Estimator):
     config_class = MultimodalVAEConfig
 
     def __init__(self, config: MultimodalVAEConfig | None = None, **settings: Any) -> None:
-        if config is not None and settings:
-            raise TypeError("MultimodalVAE: pass either config= or keyword settings, not both.")
-        if config is None:
-            try:
-                config = MultimodalVAEConfig(**settings)
-            except TypeError as error:
-                raise TypeError(f"MultimodalVAE: {error}; valid settings: "
-                                f"{list(MultimodalVAEConfig.__dataclass_fields__)}.") from None
-        super().__init__(config)
+        super().__init__(config, **settings)
         self.network_: MultimodalNetwork | None = None
         self.specs_: dict[str, dict[str, Any]] = {}
         self.offsets_: dict[str, np.ndarray] = {}

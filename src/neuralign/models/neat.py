@@ -240,16 +240,7 @@ class NEAT(Estimator):
     config_class = NEATConfig
 
     def __init__(self, config: NEATConfig | None = None, **settings: Any) -> None:
-        if config is not None and settings:
-            raise TypeError("NEAT: pass either config= or keyword settings, not both.")
-        if config is None:
-            try:
-                config = NEATConfig(**settings)
-            except TypeError as error:
-                if "unexpected keyword" not in str(error):
-                    raise
-                raise TypeError(f"NEAT: {error}; valid settings: {list(NEATConfig.__dataclass_fields__)}.") from None
-        super().__init__(config)
+        super().__init__(config, **settings)
         self.network_: NEATNetwork | None = None
         self.names_: list[str] = []
         self.units_: list[int] = []

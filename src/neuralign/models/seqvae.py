@@ -118,14 +118,7 @@ class SeqVAE(Estimator):
     config_class = SeqVAEConfig
 
     def __init__(self, config: SeqVAEConfig | None = None, **settings: Any) -> None:
-        if config is not None and settings:
-            raise TypeError("SeqVAE: pass either config= or keyword settings, not both.")
-        if config is None:
-            try:
-                config = SeqVAEConfig(**settings)
-            except TypeError as error:
-                raise TypeError(f"SeqVAE: {error}; valid settings: {list(SeqVAEConfig.__dataclass_fields__)}.") from None
-        super().__init__(config)
+        super().__init__(config, **settings)
         self.network_: SeqVAENetwork | None = None
         self.units_: list[int] = []
         self.behavior_mean_ = np.zeros(0, np.float32)

@@ -124,15 +124,7 @@ class VocalVAE(Estimator):
     config_class = VocalVAEConfig
 
     def __init__(self, config: VocalVAEConfig | None = None, **settings: Any) -> None:
-        if config is not None and settings:
-            raise TypeError("VocalVAE: pass either config= or keyword settings, not both.")
-        if config is None:
-            try:
-                config = VocalVAEConfig(**settings)
-            except TypeError as error:
-                raise TypeError(f"VocalVAE: {error}; valid settings: "
-                                f"{list(VocalVAEConfig.__dataclass_fields__)}.") from None
-        super().__init__(config)
+        super().__init__(config, **settings)
         self.network_: VocalVAENetwork | None = None
         self.history_: History | None = None
 
