@@ -35,8 +35,7 @@ def _methods(quick: bool) -> dict[str, tuple[type, dict[str, Any]]]:
         "ERDiff w/o spatial": (ERDiff, {**epochs, **prior, "spatial": False}),
         "ERDiff w/o temporal": (ERDiff, {**epochs, **prior, "temporal": False}),
         "cond.-avg affine (labels)": (ConditionAverageAffine, {}),
-        "target-behaviour read-in (labels)": (TargetBehaviorReadIn, {**epochs, "explore_components": 0,
-                                                                      "restarts": 2}),
+        "target-behaviour read-in (labels)": (TargetBehaviorReadIn, epochs),
     }
 
 
