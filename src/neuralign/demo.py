@@ -45,8 +45,9 @@ def run_demo(out: str | Path = "reports/demo", *, seed: int = 0, quick: bool = F
     started = time.perf_counter()
     unaligned = NoAlignment(model, max_epochs=40 if quick else 200).fit(align_half)
     unaligned_seconds = time.perf_counter() - started
-    erdiff = ERDiff(model, source=train, seed=seed, prior_epochs=30 if quick else 300,
-                    epochs=30 if quick else 150, restarts=2 if quick else 8)
+    quick_settings = dict(prior_epochs=30, epochs=30, screen_epochs=10, explore_components=2, restarts=2,
+                          refine_epochs=5)
+    erdiff = ERDiff(model, source=train, seed=seed, **(quick_settings if quick else {}))
     started = time.perf_counter()
     erdiff.fit_prior()
     prior_seconds = time.perf_counter() - started

@@ -10,8 +10,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from neuralign.align import (AdversarialMatching, ConditionAverageAffine, ERDiff, MMDMatching, MomentMatching,
-                             NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
+from neuralign.align import (AdversarialMatching, ConditionAverageAffine, ConditionAverageReadIn, ERDiff, MMDMatching,
+                             MomentMatching, NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.models import SeqVAE
@@ -95,6 +95,21 @@ def test_supervised_references_are_flagged_and_use_labels(model, sessions):
     assert ceiling.predict_behavior(target).shape == target.behavior.shape
     with pytest.raises(ValueError, match="target: TargetBehaviorReadIn needs target behaviour"):
         TargetBehaviorReadIn(model, source=source, **FAST).fit(dataclasses.replace(target, behavior=None, meta={}))
+
+
+def test_condition_average_read_in_moves_trials_towards_their_condition_average(model, sessions):
+    source, target = sessions
+    assert ConditionAverageReadIn.supervised
+    settings = dict(FAST, epochs=40, restarts=1, explore_components=0)
+    untrained = ConditionAverageReadIn(model, source=source, **dict(settings, epochs=1, learning_rate=1e-9))
+    trained = ConditionAverageReadIn(model, source=source, **settings)
+    untrained.fit(target), trained.fit(target)
+    assert trained.restart_scores_[0] < 0.5 * untrained.restart_scores_[0]
+    with pytest.raises(ValueError, match="target: ConditionAverageReadIn needs condition labels"):
+        ConditionAverageReadIn(model, source=source, **FAST).fit(dataclasses.replace(target, labels=None, meta={}))
+    with pytest.raises(ValueError, match="target: has conditions .* that the source lacks"):
+        ConditionAverageReadIn(model, source=source, **FAST).fit(
+            dataclasses.replace(target, labels=target.labels + 100, meta={}))
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -1,13 +1,14 @@
 """Cross-session and cross-subject aligners with one interface (see ``align.base``)."""
 
 from neuralign.align.base import AlignConfig, Aligner, ReadInAligner
-from neuralign.align.baselines import (AdversarialMatching, ConditionAverageAffine, MMDMatching, MomentMatching,
-                                       NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
+from neuralign.align.baselines import (AdversarialMatching, ConditionAverageAffine, ConditionAverageReadIn,
+                                       MMDMatching, MomentMatching, NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
 from neuralign.align.erdiff import ERDiff
 
 ALIGNERS = {cls.name: cls for cls in (NoAlignment, MomentMatching, MMDMatching, SinkhornMatching,
-                                      AdversarialMatching, ERDiff, ConditionAverageAffine, TargetBehaviorReadIn)}
+                                      AdversarialMatching, ERDiff, ConditionAverageAffine, ConditionAverageReadIn,
+                                      TargetBehaviorReadIn)}
 
-__all__ = ["ALIGNERS", "AdversarialMatching", "AlignConfig", "Aligner", "ConditionAverageAffine", "ERDiff",
-           "MMDMatching", "MomentMatching", "NoAlignment", "ReadInAligner", "SinkhornMatching",
-           "TargetBehaviorReadIn"]
+__all__ = ["ALIGNERS", "AdversarialMatching", "AlignConfig", "Aligner", "ConditionAverageAffine",
+           "ConditionAverageReadIn", "ERDiff", "MMDMatching", "MomentMatching", "NoAlignment", "ReadInAligner",
+           "SinkhornMatching", "TargetBehaviorReadIn"]

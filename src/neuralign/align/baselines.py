@@ -9,6 +9,8 @@ Unsupervised (target spikes only):
 - AdversarialMatching (DANN-like): a domain classifier on trajectories trained through gradient reversal.
 Supervised references (use target labels or behaviour; flagged ``supervised = True``):
 - ConditionAverageAffine: affine map from target PCA factors to source latents fitted on condition averages.
+- ConditionAverageReadIn: the target read-in trained so that each target trial's latents (through the frozen
+  encoder) match the source's condition-averaged latent trajectory of the same condition.
 - TargetBehaviorReadIn: the target read-in trained on target behaviour through the frozen head (the ceiling).
 """
 
@@ -27,11 +29,13 @@ from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost
 
 
 def _trajectories(latents: torch.Tensor) -> torch.Tensor:
-    return latents.reshape(latents.shape[0], -1)
+    """(..., trials, time, d) -> (..., trials, time * d): one sample per trial."""
+    return latents.flatten(-2)
 
 
 def _states(latents: torch.Tensor) -> torch.Tensor:
-    return latents.reshape(-1, latents.shape[-1])
+    """(..., trials, time, d) -> (..., trials * time, d): one sample per time bin."""
+    return latents.flatten(-3, -2)
 
 
 class NoAlignment(Aligner):
@@ -108,15 +112,18 @@ class AdversarialMatching(ReadInAligner):
         return {"critic": nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Linear(64, 1))}
 
     def objective(self, target_latents, source_latents, module):
-        critic = module.extras["critic"]
-        joint = torch.cat([_trajectories(target_latents), _trajectories(source_latents)])
-        labels = torch.cat([torch.zeros(target_latents.shape[0]), torch.ones(source_latents.shape[0])]).to(joint)
-        logits = critic(_GradientReversal.apply(joint)).squeeze(-1)
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        source = _trajectories(source_latents)
+        labels = torch.cat([torch.zeros(target_latents.shape[1]), torch.ones(source.shape[0])]).to(source)
+        losses = []
+        for latents, extras in zip(target_latents, module.extras):
+            joint = torch.cat([_trajectories(latents), source])
+            logits = extras["critic"](_GradientReversal.apply(joint)).squeeze(-1)
+            losses.append(nn.functional.binary_cross_entropy_with_logits(logits, labels))
+        return torch.stack(losses)
 
-    def selection_score(self, target_latents: torch.Tensor) -> float:
+    def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return float(rbf_mmd2(_trajectories(target_latents), _trajectories(self.source_latents_)))
+            return rbf_mmd2(_trajectories(target_latents), _trajectories(self.source_latents_)).cpu().numpy()
 
 
 class ConditionAverageAffine(Aligner):
@@ -156,6 +163,48 @@ class ConditionAverageAffine(Aligner):
         return (np.concatenate([factors, np.ones(factors.shape[:2] + (1,))], axis=2) @ self.map_).astype(np.float32)
 
 
+class ConditionAverageReadIn(ReadInAligner):
+    """Supervised reference: the target read-in trained to put each trial on its condition's source average.
+
+    Loss: mean squared distance, over valid bins, between a target trial's latents and the source's
+    condition-averaged latent trajectory of the same condition label. Uses target condition labels."""
+
+    name = "cond-avg read-in (labels)"
+    supervised = True
+
+    def extra_tensors(self, target: TrialData, device: torch.device) -> dict[str, torch.Tensor]:
+        for name, data in (("target", target), ("source", self.source)):
+            if data.labels is None:
+                raise ValueError(f"{name}: ConditionAverageReadIn needs condition labels, got none.")
+        missing = np.setdiff1d(np.unique(target.labels), np.unique(self.source.labels))
+        if missing.size:
+            raise ValueError(f"target: has conditions {missing.tolist()} that the source lacks; "
+                             "ConditionAverageReadIn needs every target condition in the source.")
+        latents = self.source_model.transform(self.source)
+        mask = self.source.mask[..., None].astype(np.float64)
+        averages = {c: (latents * mask)[self.source.labels == c].sum(0)
+                    / np.maximum(mask[self.source.labels == c].sum(0), 1) for c in np.unique(self.source.labels)}
+        goals = np.stack([averages[c] for c in target.labels]).astype(np.float32)
+        self._goals, self._mask = torch.as_tensor(goals, device=device), torch.as_tensor(target.mask, device=device)
+        return {"goal": self._goals}
+
+    def objective(self, target_latents, source_latents, module):
+        raise NotImplementedError("ConditionAverageReadIn trains on condition labels, not on a matching objective.")
+
+    def _distance(self, latents: torch.Tensor, goal: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(C,) mean squared distance over valid bins of (C, trials, time, d) latents to their goals."""
+        weight = mask.unsqueeze(-1).to(latents.dtype)
+        return (((latents - goal) ** 2) * weight).sum((-3, -2, -1)) / (weight.sum() * latents.shape[-1]).clamp(min=1)
+
+    def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
+        return {"loss": self._distance(latents, batch["goal"], batch["mask"]).sum()}
+
+    def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return self._distance(target_latents, self._goals, self._mask).cpu().numpy()
+
+
 class TargetBehaviorReadIn(ReadInAligner):
     """Supervised ceiling: the target read-in trained on target behaviour through the frozen source head."""
 
@@ -175,8 +224,9 @@ class TargetBehaviorReadIn(ReadInAligner):
 
     def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
-        return {"loss": ((self.network.behavior_head(latents) - batch["behavior"]) ** 2).mean()}
+        return {"loss": ((self.network.behavior_head(latents) - batch["behavior"]) ** 2).mean((-3, -2, -1)).sum()}
 
-    def selection_score(self, target_latents: torch.Tensor) -> float:
+    def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return float(((self.network.behavior_head(target_latents) - self._behavior) ** 2).mean())
+            errors = (self.network.behavior_head(target_latents) - self._behavior) ** 2
+            return errors.mean((-3, -2, -1)).cpu().numpy()

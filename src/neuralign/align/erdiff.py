@@ -1,27 +1,31 @@
 """ERDiff: align a target session by maximum likelihood of its latent trajectories under a diffusion prior
-trained on the source's latent trajectories (Wang et al., NeurIPS 2023; ../METHODS.md section 1).
+trained on the source's latent trajectories, with a Sinkhorn OT regulariser (Wang et al., NeurIPS 2023;
+../METHODS.md section 1).
 
 1. Prior: a TrajectoryDiffusion (spatio-temporal transformer denoiser) fitted to source posterior-mean
    trajectories Z_s: (trials, l, d).
-2. Alignment: with the source SeqVAE (encoder, decoders, behaviour head) and the prior frozen and in eval mode,
-   only the target read-in W_t is fitted, from ``restarts`` label-free PCA initialisations (``align.base``):
-   each restart minimises a set distance D(Z_t, Z_s) between target and source latent trajectories (RBF-MMD
-   by default, Sinkhorn OT as in the paper), Z_t = encoder(W_t X_t).
-3. Selection by the prior: the restart kept is the one whose target trajectories are most likely under the
-   diffusion prior, i.e. with the lowest score-matching bound B(Z_t) on -log p_0(Z_t) (Song et al. 2021; mean
-   over target trials of ``selection_draws`` (t, eps) draws shared by all restarts; divergence term by
-   Hutchinson-Skilling), per latent entry. Matching losses alone cannot tell the right map from a symmetric
-   wrong one (a rotated or mirrored ring of reach directions); the trajectory prior can, and choosing by it uses
-   no target labels.
-4. Optional refinement (``refine_epochs`` > 0): the kept read-in is trained further on
-   mean_trials B(Z_t) / (l d) + matching_weight * D(Z_t, Z_s). On the bundled monkey pair this did not raise
-   held-out R2 (83.9 -> 83.7 % on seed 0), so it is off by default.
+2. Candidates: with the source SeqVAE (encoder, decoders, behaviour head) and the prior frozen and in eval mode,
+   only the target read-in W_t is fitted, from label-free PCA initialisations covering every signed permutation
+   of the top target components (``align.base``; 48 by default, trained side by side); each minimises the
+   set distance D(Z_t, Z_s) between target and source latent trajectories (Sinkhorn OT by default, RBF-MMD as
+   an option), Z_t = encoder(W_t X_t).
+3. Selection: by default the candidate with the lowest D on all target (alignment) trials; ``selection="bound"``
+   keeps instead the one whose trajectories are most likely under the prior, i.e. with the lowest
+   score-matching bound B(Z_t) on -log p_0(Z_t) (Song et al. 2021; mean over target trials of
+   ``selection_draws`` (t, eps) draws shared by all candidates; divergence term by Hutchinson-Skilling), per
+   latent entry. On the bundled monkey pair the OT cost picked a right candidate on all five seeds, the bound
+   on three of five (README).
+4. Refinement (``refine_epochs``, 50 by default): the kept read-in is trained further on ERDiff's objective,
+   mean_trials B(Z_t) / (l d) + matching_weight * D(Z_t, Z_s), with a small learning rate.
+
+No target labels or behaviour enter any step, including the choice of candidate and the number of steps.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,12 +53,11 @@ class ERDiff(ReadInAligner):
     matching_weight : its weight.
     n_t : (t, eps) draws per trajectory and step for the bound.
     drift : ``"sde"`` or ``"probability_flow"`` (see ``diffusion.likelihood``).
-    selection_draws : (t, eps) draws per trajectory when scoring restarts.
+    selection : ``"matching"`` (the set distance D) or ``"bound"`` (the prior's bound): how the candidate is chosen.
+    selection_draws : (t, eps) draws per trajectory when scoring candidates by the bound.
+    refine_epochs, refine_learning_rate : training of the chosen read-in on bound + matching.
     prior_early_stopping : stop prior training on a 10 % validation split (patience 60), else train exactly
-        ``prior_epochs``. The denoising loss is noisy and early stopping can stop a prior too soon; on the monkey
-        pair, ``matching="sinkhorn"``, ``selection_draws=32``, ``prior_early_stopping=False`` with
-        ``prior_epochs=400`` and ``explore_components=3`` chose the right candidate on seeds where the defaults
-        did not, but not on every seed (see the README), at several times the cost.
+        ``prior_epochs``.
     Other keywords (epochs, restarts, learning_rate, seed, device, verbose, ...) are AlignConfig settings.
     """
 
@@ -62,12 +65,10 @@ class ERDiff(ReadInAligner):
 
     def __init__(self, source_model: SeqVAE, *, source: TrialData, prior: TrajectoryDiffusion | None = None,
                  prior_epochs: int = 300, prior_width: int = 32, prior_blocks: int = 2, spatial: bool = True,
-                 temporal: bool = True, matching: str = "mmd", matching_weight: float = 1.0, n_t: int = 4,
-                 drift: str = "sde", selection_draws: int = 16, refine_epochs: int = 0,
-                 prior_early_stopping: bool = True,
-                 refine_learning_rate: float = 1e-3,
-                 config: AlignConfig | None = None,
-                 **settings: Any) -> None:
+                 temporal: bool = True, matching: str = "sinkhorn", matching_weight: float = 1.0, n_t: int = 4,
+                 drift: str = "sde", selection: str = "matching", selection_draws: int = 16, refine_epochs: int = 50,
+                 prior_early_stopping: bool = True, refine_learning_rate: float = 1e-3,
+                 config: AlignConfig | None = None, **settings: Any) -> None:
         super().__init__(source_model, source=source, config=config, **settings)
         if prior is not None and not isinstance(prior, TrajectoryDiffusion):
             raise TypeError(f"prior: expected a fitted TrajectoryDiffusion or None, got {describe(prior)}.")
@@ -80,6 +81,9 @@ class ERDiff(ReadInAligner):
         self.matching_weight = positive_float("matching_weight", matching_weight, allow_zero=True)
         self.n_t = positive_int("n_t", n_t)
         self.drift = one_of("drift", drift, ("sde", "probability_flow"))
+        self.selection = one_of("selection", selection, ("bound", "matching"))
+        if self.selection == "matching" and MATCHING[self.matching] is None:
+            raise ValueError('selection: "matching" needs a set distance, but matching="none"; use selection="bound".')
         self.selection_draws = positive_int("selection_draws", selection_draws)
         self.refine_epochs = positive_int("refine_epochs", refine_epochs, minimum=0)
         self.refine_learning_rate = positive_float("refine_learning_rate", refine_learning_rate)
@@ -108,7 +112,7 @@ class ERDiff(ReadInAligner):
         self.fit_prior()
         return super().fit(target)
 
-    def prepare_restart(self, restart: int) -> None:
+    def prepare_candidates(self) -> None:
         self.prior_.to(self.source_latents_.device)
         self._refining = False
 
@@ -123,25 +127,32 @@ class ERDiff(ReadInAligner):
                 self._refining = False
 
     def bound(self, latents: torch.Tensor, *, n_t: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(trials,) score-matching bound on -log p_0 of latent trajectories, per latent entry."""
-        values = score_matching_bound(self.prior_, latents, n_t=n_t, drift=self.drift, generator=generator)
-        return values / (latents.shape[1] * latents.shape[2])
+        """(..., trials) score-matching bound on -log p_0 of latent trajectories (..., trials, time, d), per
+        latent entry."""
+        flat = latents.reshape(-1, *latents.shape[-2:])
+        values = score_matching_bound(self.prior_, flat, n_t=n_t, drift=self.drift, generator=generator)
+        return values.reshape(latents.shape[:-2]) / (latents.shape[-2] * latents.shape[-1])
 
     def objective(self, target_latents: torch.Tensor, source_latents: torch.Tensor,
                   module: nn.Module) -> torch.Tensor:
         distance = MATCHING[self.matching]
-        if not self._refining and distance is not None:  # restarts: matching only; the bound selects
-            return distance(target_latents.reshape(target_latents.shape[0], -1),
-                            source_latents.reshape(source_latents.shape[0], -1))
-        loss = self.bound(target_latents, n_t=self.n_t).mean()
+        if not self._refining and distance is not None:  # candidates: matching only; the bound selects
+            return distance(target_latents.flatten(-2), source_latents.flatten(-2))
+        loss = self.bound(target_latents, n_t=self.n_t).mean(-1)
         if distance is not None and self.matching_weight > 0:
-            flat_target = target_latents.reshape(target_latents.shape[0], -1)
-            flat_source = source_latents.reshape(source_latents.shape[0], -1)
-            loss = loss + self.matching_weight * distance(flat_target, flat_source)
+            loss = loss + self.matching_weight * distance(target_latents.flatten(-2), source_latents.flatten(-2))
         return loss
 
-    def selection_score(self, target_latents: torch.Tensor) -> float:
-        generator = torch.Generator(device=target_latents.device).manual_seed(self.config.seed)
-        with torch.enable_grad():  # the divergence estimate needs autograd even when scoring
-            latents = target_latents.detach().requires_grad_(self.drift == "probability_flow")
-            return float(self.bound(latents, n_t=self.selection_draws, generator=generator).mean())
+    def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        """The set distance to the source, or the bound with the same (t, eps) draws for all candidates."""
+        if self.selection == "matching":
+            with torch.no_grad():
+                distance = MATCHING[self.matching](target_latents.flatten(-2), self.source_latents_.flatten(-2))
+                return distance.cpu().numpy()
+        scores = []
+        for latents in target_latents:
+            generator = torch.Generator(device=latents.device).manual_seed(self.config.seed)
+            with torch.enable_grad():  # the divergence estimate needs autograd even when scoring
+                latents = latents.detach().requires_grad_(self.drift == "probability_flow")
+                scores.append(float(self.bound(latents, n_t=self.selection_draws, generator=generator).mean()))
+        return np.asarray(scores)
