@@ -18,7 +18,7 @@ from typing import Callable
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from neuralign.align import ERDiff, MMDMatching, NoAlignment
+from neuralign.align import ConditionAverageReadIn, ERDiff, MMDMatching, NoAlignment, SinkhornMatching
 from neuralign.bench import Row
 from neuralign.data.datasets import load
 from neuralign.metrics import r2_percent
@@ -27,9 +27,12 @@ from neuralign.models.seqvae import SeqVAE
 
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
     n_seeds = seeds or (2 if quick else 5)
+    epochs = {"epochs": 30, "screen_epochs": 10, "restarts": 4} if quick else {}  # else the AlignConfig defaults
     methods = {"no alignment": (NoAlignment, {"max_epochs": 60 if quick else 200}),
-               "RBF-MMD (RDA-MMD-like)": (MMDMatching, {"epochs": 60 if quick else 150}),
-               "ERDiff": (ERDiff, {"epochs": 60 if quick else 150, "prior_epochs": 60 if quick else 300})}
+               "RBF-MMD (RDA-MMD-like)": (MMDMatching, epochs),
+               "Sinkhorn OT": (SinkhornMatching, epochs),
+               "ERDiff": (ERDiff, {**epochs, **({"prior_epochs": 60, "refine_epochs": 10} if quick else {})}),
+               "cond.-avg read-in (labels)": (ConditionAverageReadIn, epochs)}
     results: dict[str, dict[str, list[float]]] = {name: {"recovery": [], "r2": [], "seconds": []} for name in methods}
     for seed in range(n_seeds):
         source, target = load("synthetic_reach_sessions", seed=seed, n_trials=100 if quick else 200)
