@@ -9,12 +9,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from neuralign.align import (AdversarialMatching, ConditionAverageAffine, ConditionAverageReadIn, ERDiff, MMDMatching,
                              MomentMatching, NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.models import SeqVAE
+from neuralign.nn.matching import transport_cost
 
 FAST = dict(epochs=3, screen_epochs=1, restarts=2, explore_components=1, verbose=False, batch_size=16)
 
@@ -202,6 +204,30 @@ def test_screening_keeps_the_best_candidates_and_trains_them_on(model, sessions)
     assert len(aligner.restart_candidates_) == 3 and len(set(aligner.restart_candidates_)) == 3
     assert all(0 <= index < 8 for index in aligner.restart_candidates_)  # 2! x 2^2 candidates
     assert aligner.restart_scores_[aligner.best_restart_] == min(aligner.restart_scores_)
+
+
+def test_candidates_trained_side_by_side_equal_a_candidate_trained_alone(model, sessions):
+    source, target = sessions  # batches hold all 32 target trials and every source trial: MMD sees the same sets
+    settings = dict(epochs=5, screen_epochs=1, batch_size=32, verbose=False, seed=1)
+    together = MMDMatching(model, source=source, explore_components=1, restarts=2, **settings).fit(target)
+    alone = MMDMatching(model, source=source, explore_components=0, restarts=1, **settings).fit(target)
+    assert together.restart_candidates_ == [0, 1]  # candidate 0 is the matched map, the only one of ``alone``
+    np.testing.assert_allclose(together.restart_read_ins_[0].weight.detach().numpy(),
+                               alone.read_in_.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_erdiff_chooses_by_the_exact_transport_cost_by_default(model, sessions):
+    source, target = sessions
+    aligner = ERDiff(model, source=source, prior_epochs=2, prior_width=8, prior_blocks=1, refine_epochs=1,
+                     **FAST).fit(target)
+    source_latents = torch.as_tensor(model.transform(source)).flatten(-2)
+    expected = [float(transport_cost(torch.as_tensor(aligner.transform(target, restart=i)).flatten(-2),
+                                     source_latents)) for i in range(len(aligner.restart_scores_))]
+    np.testing.assert_allclose(aligner.restart_scores_, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="selection: expected one of"):
+        ERDiff(model, source=source, selection="best")
+    with pytest.raises(ValueError, match='selection: "matching" needs a set distance'):
+        ERDiff(model, source=source, selection="matching", matching="none")
 
 
 def test_continuous_target_is_rejected(model, sessions):

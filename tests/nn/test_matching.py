@@ -7,7 +7,7 @@ import ot
 import pytest
 import torch
 
-from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost
+from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost, transport_cost
 
 DISTANCES = [gaussian_kl, rbf_mmd2, sinkhorn_cost]
 
@@ -62,3 +62,11 @@ def test_bad_shapes_name_the_arguments():
         sinkhorn_cost(torch.zeros(1, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="leading .* do not broadcast"):
         gaussian_kl(torch.zeros(2, 5, 3), torch.zeros(3, 5, 3))
+
+
+def test_transport_cost_is_the_exact_cost_and_the_entropic_cost_approaches_it(sets):
+    x, y = sets
+    exact = [ot.emd2(np.full(20, 1 / 20), np.full(30, 1 / 30), (torch.cdist(c, y) ** 2).numpy()) for c in x]
+    torch.testing.assert_close(transport_cost(x, y), torch.as_tensor(exact, dtype=torch.float64))
+    assert transport_cost(x, y).shape == (4,)
+    assert float(sinkhorn_cost(x[0], y)) > float(transport_cost(x[0], y))  # the entropic plan is not optimal

@@ -25,7 +25,7 @@ from torch import nn
 
 from neuralign.align.base import Aligner, ReadInAligner, _principal_axes
 from neuralign.data.trialdata import TrialData
-from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost
+from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost, transport_cost
 
 
 def _trajectories(latents: torch.Tensor) -> torch.Tensor:
@@ -80,12 +80,16 @@ class MMDMatching(ReadInAligner):
 
 
 class SinkhornMatching(ReadInAligner):
-    """Minimise the entropic OT cost between latent trajectory sets."""
+    """Minimise the entropic OT cost between latent trajectory sets; the candidate kept is the one with the
+    lowest exact OT cost (``transport_cost``) to the source trajectories."""
 
     name = "sinkhorn"
 
     def objective(self, target_latents, source_latents, module):
         return sinkhorn_cost(_trajectories(target_latents), _trajectories(source_latents))
+
+    def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        return transport_cost(_trajectories(target_latents), _trajectories(self.source_latents_)).cpu().numpy()
 
 
 class _GradientReversal(torch.autograd.Function):
