@@ -9,7 +9,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -66,3 +66,9 @@ def load_torch(path: str | os.PathLike, *, expected: str) -> dict:
     if not isinstance(obj, dict):
         raise ValueError(f"path: {str(path)!r} holds a {type(obj).__name__}, expected {expected}.")
     return obj
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(temporary_path)`` and rename the result onto ``path`` (see :func:`atomic_path`)."""
+    with atomic_path(path) as temporary:
+        write(str(temporary))

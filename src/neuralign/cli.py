@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from neuralign.data.datasets import resolve_data  # the CLI's data specs (files or bundled name:part)
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Latent variable models of neural population recordings, aligned across sessions.")
 datasets_app = typer.Typer(no_args_is_help=True, help="Bundled recordings and synthetic generators.")
@@ -25,33 +27,6 @@ app.command("compare")(_compare)
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
-
-
-def resolve_data(spec: str) -> Any:
-    """A file path or ``name[:part]`` of a registered dataset -> TrialData, list or dict of TrialData."""
-    from neuralign.data import io
-    from neuralign.data.datasets import list_datasets, load
-
-    if Path(spec).exists():
-        return io.load(spec)
-    name, _, part = spec.partition(":")
-    names = [info.name for info in list_datasets()]
-    if name not in names:
-        raise ValueError(f"data: {spec!r} is neither an existing file nor a bundled dataset; datasets: {names}.")
-    data = load(name)
-    if not part:
-        return data
-    if isinstance(data, dict):
-        if part not in data:
-            raise ValueError(f"data: {name!r} has parts {sorted(data)}, not {part!r}.")
-        return data[part]
-    if isinstance(data, list):
-        for index, session in enumerate(data):
-            if part == str(index) or part == str(session.meta.get("session")):
-                return session
-        raise ValueError(f"data: {name!r} has sessions {[str(s.meta.get('session', i)) for i, s in enumerate(data)]}, "
-                         f"not {part!r}.")
-    raise ValueError(f"data: {name!r} is a single recording; drop ':{part}'.")
 
 
 def _single(spec: str) -> Any:

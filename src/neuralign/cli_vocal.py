@@ -189,7 +189,7 @@ def load_samples(spec: str, key: Optional[str] = None) -> Any:
         else:
             array = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
     else:
-        from neuralign.cli import resolve_data
+        from neuralign.data.datasets import resolve_data
 
         data = resolve_data(spec)
         if not isinstance(data, TrialData):

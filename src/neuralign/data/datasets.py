@@ -152,6 +152,32 @@ def load(name: str, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- file access
+def resolve_data(spec: str) -> Any:
+    """A file path or ``name[:part]`` of a registered dataset -> TrialData, list or dict of TrialData."""
+    from neuralign.data import io
+
+    if Path(spec).exists():
+        return io.load(spec)
+    name, _, part = spec.partition(":")
+    names = [info.name for info in list_datasets()]
+    if name not in names:
+        raise ValueError(f"data: {spec!r} is neither an existing file nor a bundled dataset; datasets: {names}.")
+    data = load(name)
+    if not part:
+        return data
+    if isinstance(data, dict):
+        if part not in data:
+            raise ValueError(f"data: {name!r} has parts {sorted(data)}, not {part!r}.")
+        return data[part]
+    if isinstance(data, list):
+        for index, session in enumerate(data):
+            if part == str(index) or part == str(session.meta.get("session")):
+                return session
+        raise ValueError(f"data: {name!r} has sessions {[str(s.meta.get('session', i)) for i, s in enumerate(data)]}, "
+                         f"not {part!r}.")
+    raise ValueError(f"data: {name!r} is a single recording; drop ':{part}'.")
+
+
 def _bundled(folder: str, filename: str) -> Path:
     path = BUNDLED / folder / filename
     if not path.is_file():

@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import numpy as np
 
-from neuralign._atomic import atomic_path
+from neuralign._atomic import atomic_write
 from neuralign._checks import describe, one_of
 from neuralign.data.nwb import read_nwb, write_nwb
 from neuralign.data.trialdata import TrialData
@@ -104,12 +104,6 @@ def load(path: PathLike, *, format: str | None = None, **nwb_options: Any) -> Sa
     if structure["kind"] == "list":
         return items
     return dict(zip(structure["names"], items))
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(temporary_path)`` and rename the result onto ``path`` (see :func:`atomic_path`)."""
-    with atomic_path(path) as temporary:
-        write(str(temporary))
 
 
 # ----------------------------------------------------------------------------------------------- helpers

@@ -279,7 +279,7 @@ def write_nwb(data: TrialData, path: str | os.PathLike, *, session_description: 
     session_description, identifier : NWB file fields; ``identifier`` defaults to a random UUID.
     behavior_name : name of the behaviour TimeSeries.
     """
-    from neuralign.data.io import atomic_write
+    from neuralign._atomic import atomic_write
 
     check_trialdata("data", data)
     counts = data.counts
