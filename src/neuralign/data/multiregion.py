@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from neuralign._checks import one_of, positive_float, positive_int
-from neuralign.data.datasets import register
+from neuralign.data.registry import register
 from neuralign.data.trialdata import TrialData
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from neuralign._checks import describe, fraction, positive_float, positive_int
-from neuralign.data.datasets import register
+from neuralign.data.registry import register
 from neuralign.data.trialdata import TrialData
 
 

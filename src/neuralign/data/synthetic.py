@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from neuralign._checks import describe, positive_float, positive_int
-from neuralign.data.datasets import register
+from neuralign.data.registry import register
 from neuralign.data.trialdata import TrialData
 
 _DECAY = 0.97  # per-bin decay of the first two rotation planes

@@ -21,7 +21,7 @@ import numpy as np
 
 from neuralign._atomic import atomic_path
 from neuralign._checks import as_array, describe, one_of, positive_float, positive_int
-from neuralign.data.datasets import _bundled, _bundled_meta, register
+from neuralign.data.registry import _bundled, _bundled_meta, register
 from neuralign.data.trialdata import TrialData
 
 SYLLABLE_TYPES = ("up_fm", "down_fm", "flat", "chevron")
