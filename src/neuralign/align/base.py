@@ -29,8 +29,8 @@ lowest score are kept and trained for the remaining epochs, and the one with the
 sign flipped with probability ``flip_probability``).
 
 On the bundled monkey pair, random sign flips left every unsupervised method in a mirrored solution on two of
-five seeds (no candidate was right); with all 48 signed permutations trained for 60 epochs, the candidate with
-the lowest Sinkhorn cost was a right one on all five (README, ``neuralign bench align``).
+five seeds (no candidate was right); with all 48 signed permutations trained for 60 epochs on the Sinkhorn cost,
+the candidate with the lowest exact OT cost was a right one on all five (README, ``neuralign bench align``).
 """
 
 from __future__ import annotations
@@ -255,6 +255,7 @@ class ReadInAligner(Aligner):
         return self
 
     def _score(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
+        # one candidate at a time: scoring covers all target trials, which need not fit in memory C times over
         with torch.no_grad():
             latents = torch.stack([self._encode(self._module.read_in.layer(i), tensors["counts"], tensors["mask"])
                                    for i in range(len(self._module))])

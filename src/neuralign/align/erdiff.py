@@ -150,10 +150,8 @@ class ERDiff(ReadInAligner):
         candidates."""
         if self.selection == "transport":
             return transport_cost(target_latents.flatten(-2), self.source_latents_.flatten(-2)).cpu().numpy()
-        if self.selection == "matching":
-            with torch.no_grad():
-                distance = MATCHING[self.matching](target_latents.flatten(-2), self.source_latents_.flatten(-2))
-                return distance.cpu().numpy()
+        if self.selection == "matching":  # the objective is the set distance D outside refinement
+            return super().selection_scores(target_latents)
         scores = []
         for latents in target_latents:
             generator = torch.Generator(device=latents.device).manual_seed(self.config.seed)

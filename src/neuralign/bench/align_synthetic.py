@@ -48,9 +48,8 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
         to_truth = LinearRegression().fit(model.transform(source).reshape(-1, 4), source.latents.reshape(-1, 4))
         ceiling = r2_score(source_test.latents.reshape(-1, source_test.latents.shape[2]),
                            to_truth.predict(model.transform(source_test).reshape(-1, 4)))
-        results.setdefault("source model on held-out source trials (no alignment needed)",
-                           {"recovery": [], "r2": [], "seconds": []})
-        entry = results["source model on held-out source trials (no alignment needed)"]
+        entry = results.setdefault("source model on held-out source trials (no alignment needed)",
+                                   {"recovery": [], "r2": [], "seconds": []})
         entry["recovery"].append(float(ceiling))
         entry["r2"].append(r2_percent(source_test.behavior, model.predict_behavior(source_test)))
         entry["seconds"].append(0.0)
