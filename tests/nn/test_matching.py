@@ -62,6 +62,10 @@ def test_bad_shapes_name_the_arguments():
         sinkhorn_cost(torch.zeros(1, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="leading .* do not broadcast"):
         gaussian_kl(torch.zeros(2, 5, 3), torch.zeros(3, 5, 3))
+    with pytest.raises(ValueError, match="x, y: expected .* same features"):
+        transport_cost(torch.zeros(5, 3), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="x, y: expected at least 2 samples"):
+        transport_cost(torch.zeros(4, 3), torch.zeros(1, 3))
 
 
 def test_transport_cost_is_the_exact_cost_and_the_entropic_cost_approaches_it(sets):
