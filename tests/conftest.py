@@ -2,8 +2,15 @@
 threads contend with other processes (measured: a 100-epoch toy fit took 9 s with 1 thread, 173 s with 2
 threads while another training job ran)."""
 
+import os
+
 import pytest
 import torch
+
+# as neuralign.nn.matching does before it imports POT: POT's JAX backend would take 75 % of a GPU at import
+# (the tests import POT directly too)
+os.environ.setdefault("POT_BACKEND_DISABLE_JAX", "1")
+os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -12,3 +19,18 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _cuda_peak_memory(request):
+    """On a CUDA machine with NEURALIGN_CUDA_PEAK_LOG=path set, log each test whose peak GPU memory is over 1 GiB."""
+    path = os.environ.get("NEURALIGN_CUDA_PEAK_LOG")
+    if not path or not torch.cuda.is_available():
+        yield
+        return
+    torch.cuda.reset_peak_memory_stats()
+    yield
+    peak = torch.cuda.max_memory_allocated()
+    if peak > 2 ** 30:
+        with open(path, "a") as log:
+            log.write(f"{peak / 2 ** 30:.1f} GiB {request.node.nodeid}\n")

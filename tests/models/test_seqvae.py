@@ -156,6 +156,23 @@ def test_load_unknown_class_and_foreign_dict_raise(saved, tmp_path):
         SeqVAE.load(path)
 
 
+def test_model_fitted_on_a_missing_gpu_loads_on_this_machine(data, saved, tmp_path):
+    blob = torch.load(saved, weights_only=True)
+    blob["config"]["device"] = "cuda:63"  # a GPU this machine does not have
+    path = tmp_path / "from_gpu.pt"
+    torch.save(blob, path)
+    with pytest.warns(UserWarning, match="cuda:63"):
+        loaded = SeqVAE.load(path)
+    assert loaded.config.device is None
+    assert loaded.transform(data).shape == (data.n_trials, data.n_time, 2)
+    assert SeqVAE.load(saved, device="cpu").config.device == "cpu"
+
+
+def test_load_on_a_bad_device_raises_naming_it(saved):
+    with pytest.raises(ValueError, match="device: .*'tpu'"):
+        SeqVAE.load(saved, device="tpu")
+
+
 def test_load_missing_file_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="no file"):
         SeqVAE.load(tmp_path / "missing.pt")

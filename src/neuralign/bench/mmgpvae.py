@@ -38,6 +38,7 @@ from neuralign.data.trialdata import TrialData
 from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent
 from neuralign.models.gpvae import GPVAE, MMGPVAE
 from neuralign.nn.fourier import FourierGPPrior, TimeDomainGPPrior
+from neuralign.train import resolve_device
 
 REPORT_DIR = Path("reports/mmgpvae")
 BLOCKS = ("shared", "neural", "behavior")
@@ -96,19 +97,25 @@ def plot_blocks(model: MMGPVAE, train: TrialData, test: TrialData, path: Path, t
     plt.close(figure)
 
 
-def prior_step_ms(prior: torch.nn.Module, n_time: int, *, n_trials: int = 16, repeats: int = 5) -> float:
-    """Median wall time (ms) of the prior's frame + KL forward and backward for one batch."""
+def prior_step_ms(prior: torch.nn.Module, n_time: int, *, n_trials: int = 16, repeats: int = 5,
+                  device: str = "cpu") -> float:
+    """Median wall time (ms) of the prior's frame + KL forward and backward for one batch, on ``device``."""
+    where = resolve_device(device)
+    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
+    prior = prior.to(where)
     generator = torch.Generator().manual_seed(0)
     n_coefficients = prior.frame(n_time).n_coefficients
-    mean = torch.randn(n_trials, prior.latent_dim, n_coefficients, generator=generator).requires_grad_()
-    log_variance = (torch.randn(n_trials, prior.latent_dim, n_coefficients, generator=generator) - 2.0)
+    mean = torch.randn(n_trials, prior.latent_dim, n_coefficients, generator=generator).to(where).requires_grad_()
+    log_variance = (torch.randn(n_trials, prior.latent_dim, n_coefficients, generator=generator) - 2.0).to(where)
     log_variance.requires_grad_()
     times = []
     for _ in range(repeats + 1):
+        sync()
         started = time.perf_counter()
         frame = prior.frame(n_time)
         kl = prior.kl(mean, torch.exp(log_variance), frame).sum()
         kl.backward()
+        sync()
         times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times[1:])
 

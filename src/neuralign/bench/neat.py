@@ -37,22 +37,29 @@ V1V2_LAMBDAS = [0.0, 20.0, 50.0, 200.0]
 
 
 def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, repeats: int = 50,
-                         perplexity: float | None = None) -> list[float]:
-    """Wall time (ms) of forward + backward of one pair's neighbour KL, one value per repeat."""
+                         perplexity: float | None = None, device: str = "cpu") -> list[float]:
+    """Wall time (ms) of forward + backward of one pair's neighbour KL, one value per repeat (on ``device``;
+    a CUDA device is synchronised before each clock read)."""
     import torch
 
     from neuralign.nn.neighbours import neighbour_kl
+    from neuralign.train import resolve_device
+
+    where = resolve_device(device)
+    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         generator = torch.Generator().manual_seed(0)
-        a = torch.randn(batch, dim, generator=generator, requires_grad=True)
-        b = torch.randn(batch, dim, generator=generator, requires_grad=True)
+        a = torch.randn(batch, dim, generator=generator).to(where).requires_grad_()
+        b = torch.randn(batch, dim, generator=generator).to(where).requires_grad_()
         times = []
         for repeat in range(repeats + 5):
+            sync()
             started = time.perf_counter()
             neighbour_kl(a, b, sigma=1.0, perplexity=perplexity).backward()
+            sync()
             if repeat >= 5:  # warm-up runs are not counted
                 times.append(1000 * (time.perf_counter() - started))
             a.grad = b.grad = None

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any, ClassVar
 
 from neuralign._atomic import load_torch, save_torch
 from neuralign._checks import describe
+
+_SAVED: Any = object()  # "the device in the file": the default of ``load``'s device argument
 
 MODEL_FORMAT = "neuralign.model"
 MODEL_FORMAT_VERSION = 1
@@ -69,17 +72,37 @@ class Estimator:
                     "config": dataclasses.asdict(self.config), "state": self._get_state()}, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Estimator":
-        """Read a model written by ``save``; raises a clear error for a wrong, corrupt or newer file."""
-        model = load_model(path)
+    def load(cls, path: str | os.PathLike, *, device: str | None = _SAVED) -> "Estimator":
+        """Read a model written by ``save``; raises a clear error for a wrong, corrupt or newer file.
+
+        ``device``: where to put it ("cpu", "cuda", "cuda:N", or None for CUDA when available); by default the
+        device it was fitted with, or the automatic choice when that one is not on this machine."""
+        model = load_model(path, device=device)
         if not isinstance(model, cls):
             raise ValueError(f"path: {str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}; "
                              "use neuralign.models.load_model to load any model.")
         return model
 
 
-def load_model(path: str | os.PathLike) -> Estimator:
-    """Load any saved neuralign model; the file says which class it is."""
+def _load_device(saved: str | None, asked: str | None) -> str | None:
+    """The device a loaded model goes to: the one asked for, else the saved one if this machine has it, else auto
+    (a model fitted on a GPU loads on a laptop)."""
+    from neuralign.train import resolve_device
+
+    if asked is not _SAVED:
+        resolve_device(asked)  # a clear error for a bad or missing device
+        return asked
+    try:
+        resolve_device(saved)
+    except ValueError:
+        warnings.warn(f"this model was fitted on device {saved!r}, which this machine does not have; it is loaded "
+                      "on the automatic choice (CUDA when available, else CPU).", stacklevel=3)
+        return None
+    return saved
+
+
+def load_model(path: str | os.PathLike, *, device: str | None = _SAVED) -> Estimator:
+    """Load any saved neuralign model; the file says which class it is. ``device`` as in ``Estimator.load``."""
     blob = load_torch(path, expected="a saved neuralign model")
     if blob.get("format") != MODEL_FORMAT:
         raise ValueError(f"path: {str(path)!r} is not a saved neuralign model (no '{MODEL_FORMAT}' marker).")
@@ -92,7 +115,10 @@ def load_model(path: str | os.PathLike) -> Estimator:
         raise ValueError(f"path: {str(path)!r} holds an unknown model class {name!r}; known: {sorted(_REGISTRY)}.")
     cls = _REGISTRY[name]
     config_fields = {f.name for f in dataclasses.fields(cls.config_class)}
-    config = cls.config_class(**{k: v for k, v in blob["config"].items() if k in config_fields})
+    settings = {k: v for k, v in blob["config"].items() if k in config_fields}
+    if "device" in config_fields:
+        settings["device"] = _load_device(settings.get("device"), device)
+    config = cls.config_class(**settings)
     model = cls(config=config)
     model._set_state(blob["state"])
     model.fitted_ = True

@@ -27,12 +27,25 @@ class BiGRUEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (trials, time, input_dim); lengths: optional (trials,) valid bins (ragged trials).
 
-        Returns mean and log-variance, each (trials, time, latent_dim)."""
+        Returns mean and log-variance, each (trials, time, latent_dim).
+
+        A frozen encoder in eval mode can still pass gradients to its input (the aligners train a read-in
+        through it); cuDNN's GRU refuses a backward pass outside training mode, so that case runs without it."""
+        if not self.training and torch.is_grad_enabled() and x.is_cuda:
+            cudnn = torch.backends.cudnn
+            with cudnn.flags(enabled=False, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                             allow_tf32=cudnn.allow_tf32):
+                hidden = self._recur(x, lengths)
+        else:
+            hidden = self._recur(x, lengths)
+        mean, log_variance = self.to_posterior(self.dropout(hidden)).chunk(2, dim=-1)
+        return mean, log_variance.clamp(-12.0, 6.0)
+
+    def _recur(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         if lengths is not None and bool((lengths < x.shape[1]).any()):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             hidden, _ = self.gru(packed)
             hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
         else:
             hidden, _ = self.gru(x)
-        mean, log_variance = self.to_posterior(self.dropout(hidden)).chunk(2, dim=-1)
-        return mean, log_variance.clamp(-12.0, 6.0)
+        return hidden
