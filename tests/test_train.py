@@ -502,3 +502,20 @@ def test_checkpoint_is_written_every_n_epochs_and_at_the_end(tmp_path):
           callback=lambda epoch, _: next_epochs.append(torch.load(path, weights_only=True)["next_epoch"]
                                                        if path.exists() else None))
     assert next_epochs == [None, 2, 2, 4, 5]
+
+
+def test_cosine_schedule_lowers_the_learning_rate_epoch_by_epoch():
+    # loss = w with a constant gradient: each Adam step moves w by exactly that step's learning rate
+    module = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        module.weight.zero_()
+    positions: list[float] = []
+    train(module, lambda batch: {"loss": module.weight.sum() + 0 * batch["x"].sum()}, [{"x": torch.zeros(1, 1)}],
+          config(max_epochs=4, batch_size=1, learning_rate=0.1, weight_decay=0.0, grad_clip=0.0, val_fraction=0.0,
+                 lr_schedule="cosine"),
+          callback=lambda epoch, history: positions.append(float(module.weight.detach())))
+    steps = -torch.diff(torch.tensor([0.0] + positions))
+    expected = 0.1 * 0.5 * (1 + torch.cos(torch.pi * torch.arange(4) / 4))
+    torch.testing.assert_close(steps, expected, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        config(lr_schedule="step")

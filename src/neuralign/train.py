@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neuralign._atomic import load_torch, save_torch
-from neuralign._checks import describe, fraction, positive_float, positive_int
+from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
 
 CHECKPOINT_FORMAT = "neuralign.train_checkpoint"
 CHECKPOINT_VERSION = 1
@@ -44,6 +45,8 @@ class TrainConfig:
     max_epochs : passes over the training trials.
     batch_size : trials per minibatch (within one session).
     learning_rate, weight_decay : AdamW settings.
+    lr_schedule : "constant", or "cosine": the learning rate falls from ``learning_rate`` towards 0 over
+        ``max_epochs`` (half a cosine, set at the start of each epoch).
     grad_clip : maximum global gradient norm (0 disables clipping).
     val_fraction : fraction of each session's trials held out for early stopping (0 disables it).
     patience : epochs without a validation improvement before stopping.
@@ -60,6 +63,7 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
+    lr_schedule: str = "constant"
     grad_clip: float = 5.0
     val_fraction: float = 0.1
     patience: int = 40
@@ -76,6 +80,7 @@ class TrainConfig:
         positive_int("batch_size", self.batch_size)
         positive_float("learning_rate", self.learning_rate)
         positive_float("weight_decay", self.weight_decay, allow_zero=True)
+        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         positive_float("grad_clip", self.grad_clip, allow_zero=True)
         if self.val_fraction != 0:
             fraction("val_fraction", self.val_fraction)
@@ -231,6 +236,9 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
                     initial=start_epoch, total=config.max_epochs, leave=False)
     for epoch in progress:
         generator = _epoch_generator(config.seed, epoch)
+        if config.lr_schedule == "cosine":
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / config.max_epochs))
         module.train()
         train_logs = _run_epoch(module, loss_fn, train_sessions, config, epoch, generator, optimizer, parameters)
         logs = {f"train/{k}": v for k, v in train_logs.items()}

@@ -181,6 +181,20 @@ def test_bad_settings(model, sessions):
         MMDMatching(model, source=source, explore_components=6)
     with pytest.raises(ValueError, match=r"screen_epochs: expected at most epochs \(10\), got 20"):
         MMDMatching(model, source=source, epochs=10, screen_epochs=20)
+    with pytest.raises(ValueError, match="replicas: expected an integer >= 1"):
+        SinkhornMatching(model, source=source, replicas=0)
+
+
+def test_replicas_train_each_candidate_on_its_own_source_resamples(model, sessions):
+    source, target = sessions
+    settings = {**FAST, "restarts": 1, "explore_components": 0, "epochs": 4}
+    aligner = SinkhornMatching(model, source=source, replicas=3, **settings).fit(target)
+    scores = np.asarray(aligner.replica_scores_)
+    assert scores.shape == (1, 3) and len(set(scores[0].round(8))) == 3  # three different training runs
+    assert aligner.restart_scores_ == [float(np.median(scores[0]))]
+    # the label-based references draw no source trials: one copy of each candidate
+    reference = TargetBehaviorReadIn(model, source=source, replicas=3, **settings).fit(target)
+    assert np.shape(reference.replica_scores_) == (1, 1)
 
 
 def test_candidates_are_every_signed_permutation_of_the_top_components(model, sessions):
@@ -223,9 +237,12 @@ def test_erdiff_chooses_by_the_exact_transport_cost_by_default(model, sessions):
     source_latents = torch.as_tensor(model.transform(source)).flatten(-2)
     expected = [float(transport_cost(torch.as_tensor(aligner.transform(target, restart=i)).flatten(-2),
                                      source_latents)) for i in range(len(aligner.restart_scores_))]
-    np.testing.assert_allclose(aligner.restart_scores_, expected, rtol=1e-5)
+    # each candidate keeps its replica with the lowest cost and is ranked by the median over its replicas
+    np.testing.assert_allclose(np.min(aligner.replica_scores_, axis=1), expected, rtol=1e-5)
+    np.testing.assert_allclose(aligner.restart_scores_, np.median(aligner.replica_scores_, axis=1))
+    assert np.shape(aligner.replica_scores_) == (2, 4)  # FAST keeps 2 candidates; 4 replicas each by default
     by_matching = ERDiff(model, source=source, prior=aligner.prior_, refine_epochs=0, selection="matching",
-                         **FAST).fit(target)
+                         replicas=1, **FAST).fit(target)
     expected = [float(sinkhorn_cost(torch.as_tensor(by_matching.transform(target, restart=i)).flatten(-2),
                                     source_latents)) for i in range(len(by_matching.restart_scores_))]
     np.testing.assert_allclose(by_matching.restart_scores_, expected, rtol=1e-4)

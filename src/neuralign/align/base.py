@@ -23,14 +23,16 @@ their skewness, agree (``_matching_signs``). Components of similar variance can 
 signs can be wrong, and each such error is a symmetric copy of the right map (a rotated or mirrored ring of
 conditions), so the top ``explore_components`` target components get every signed permutation onto the top
 source components (k! 2^k candidates: 8 for k = 2, 48 for k = 3, the default). With more candidates than
-``restarts``, each candidate is first trained for ``screen_epochs`` epochs, the ``restarts`` candidates with the
-lowest score are kept and trained for the remaining epochs, and the one with the lowest score wins. With
-``explore_components=0`` the candidates are the matched signs and ``restarts - 1`` random flips of them (each
-sign flipped with probability ``flip_probability``).
+``restarts``, each candidate is first trained for ``screen_epochs`` epochs and the ``restarts`` candidates with
+the lowest score are kept. With ``explore_components=0`` the candidates are the matched signs and
+``restarts - 1`` random flips of them (each sign flipped with probability ``flip_probability``).
 
-On the bundled monkey pair, random sign flips left every unsupervised method in a mirrored solution on two of
-five seeds (no candidate was right); with all 48 signed permutations trained for 60 epochs on the Sinkhorn cost,
-the candidate with the lowest exact OT cost was a right one on all five (README, ``neuralign bench align``).
+Replicas: each kept candidate is then trained ``replicas`` times from its initial read-in for ``epochs`` epochs
+(side by side), each copy on its own resamples of the source trials, with the learning rate falling on a cosine
+(``lr_schedule``). A candidate's score is the median over its copies, and the winner keeps its copy with the
+lowest score. One training run's end point is noisy: copies of one candidate differed by 0.1-0.5 in exact OT
+cost, as much as a right and a mirrored map differ, so one run chose a wrong map in 5 of 20 (model seed, aligner
+seed) pairs on the monkey pair, and 4 copies with the median in 2 of 20 (README).
 """
 
 from __future__ import annotations
@@ -62,18 +64,20 @@ class AlignConfig:
     epochs: int = 60
     batch_size: int = 256
     learning_rate: float = 1e-2
-    restarts: int = 48
+    restarts: int = 8
     init: str = "pca"
     n_components: int = 16
     explore_components: int = 3
     screen_epochs: int = 25
+    replicas: int = 4
+    lr_schedule: str = "cosine"
     flip_probability: float = 0.25
     seed: int = 0
     device: str | None = None
     verbose: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "restarts", "n_components"):
+        for name in ("epochs", "batch_size", "restarts", "n_components", "replicas"):
             positive_int(name, getattr(self, name))
         positive_float("learning_rate", self.learning_rate)
         positive_int("explore_components", self.explore_components, minimum=0)
@@ -86,6 +90,7 @@ class AlignConfig:
         fraction("flip_probability", self.flip_probability, open_interval=False)
         positive_int("seed", self.seed, minimum=0)
         one_of("init", self.init, ("pca", "random"))
+        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         resolve_device(self.device)
 
 
@@ -199,7 +204,8 @@ class ReadInAligner(Aligner):
     # -------------------------------------------------------------------------- what a method defines
     def objective(self, target_latents: torch.Tensor, source_latents: torch.Tensor,
                   module: _Candidates) -> torch.Tensor:
-        """(C,) loss of each candidate: target_latents (C, trials, time, d), source_latents (m, time, d)."""
+        """(C,) loss of each candidate: target_latents (C, trials, time, d), source_latents (C, m, time, d) (each
+        candidate's resample of the source trials)."""
         raise NotImplementedError
 
     def extra_modules(self) -> dict[str, nn.Module]:
@@ -227,32 +233,42 @@ class ReadInAligner(Aligner):
         self.source_latents_ = torch.as_tensor(self.source_model.transform(self.source), device=device)
         tensors = {"counts": torch.as_tensor(target.counts, device=device),
                    "mask": torch.as_tensor(target.mask, device=device), **self.extra_tensors(target, device)}
-        torch.manual_seed(config.seed)  # the read-ins and any extra modules start from seeded weights
+        torch.manual_seed(config.seed)  # random initial read-ins (init="random") are seeded
         read_ins = self._initial_read_ins(target, device)
-        self._module = _Candidates(read_ins, [self.extra_modules() for _ in read_ins]).to(device)
-        self.prepare_candidates()
         indices = list(range(len(read_ins)))
-        screening = len(read_ins) > config.restarts
-        first = config.screen_epochs if screening else config.epochs
-        self._train_read_in(tensors, epochs=first, seed=config.seed * 1000)
-        scores = self._score(tensors)
-        if screening:  # keep the screened candidates with the lowest scores and train them on
-            keep = [int(i) for i in np.argsort(scores, kind="stable")[:config.restarts]]
-            self._module = self._module.select(keep).to(device)
-            indices = [indices[i] for i in keep]
-            if config.epochs > first:
-                self._train_read_in(tensors, epochs=config.epochs - first, seed=config.seed * 1000 + 1)
-            scores = self._score(tensors)
-        self.restart_scores_ = [float(score) for score in scores]
+        if len(read_ins) > config.restarts:  # screen: keep the candidates with the lowest scores
+            self._start(read_ins, indices, replicas=1, device=device)
+            self._train_read_in(tensors, epochs=config.screen_epochs, seed=config.seed * 1000)
+            indices = [int(i) for i in np.argsort(self._score(tensors), kind="stable")[:config.restarts]]
+        # each kept candidate, ``replicas`` times from its start with its own source resamples (the label-based
+        # references draw no source trials: one copy each)
+        replicas = 1 if self.supervised else config.replicas
+        self._start(read_ins, indices, replicas=replicas, device=device)
+        self._train_read_in(tensors, epochs=config.epochs, seed=config.seed * 1000 + 1)
+        scores = self._score(tensors).reshape(len(indices), replicas)
+        self.replica_scores_ = scores.tolist()
+        self.restart_scores_ = [float(score) for score in np.median(scores, axis=1)]
         self.restart_candidates_ = indices
-        self.restart_read_ins_ = [self._module.read_in.layer(i) for i in range(len(self._module))]
-        self.best_restart_ = int(np.argmin(scores))
-        self._module = self._module.select([self.best_restart_]).to(device)
+        best_replica = np.argmin(scores, axis=1)  # of each candidate, its replica with the lowest score
+        kept = [group * replicas + int(best_replica[group]) for group in range(len(indices))]
+        self.restart_read_ins_ = [self._module.read_in.layer(i) for i in kept]
+        self.best_restart_ = int(np.argmin(self.restart_scores_))
+        self._module = self._module.select([kept[self.best_restart_]]).to(device)
+        self._replicas = 1
         self.refine(tensors)
         self.read_in_ = self._module.read_in.layer(0)
         self.n_target_units_ = target.n_units
         self.fitted_ = True
         return self
+
+    def _start(self, read_ins: list[nn.Linear], indices: list[int], *, replicas: int, device: torch.device) -> None:
+        """``self._module``: candidates ``indices`` from their initial read-ins, each ``replicas`` times in a row
+        (candidate-major), with fresh seeded extra modules."""
+        torch.manual_seed(self.config.seed)
+        chosen = [read_ins[i] for i in indices for _ in range(replicas)]
+        self._module = _Candidates(chosen, [self.extra_modules() for _ in chosen]).to(device)
+        self._replicas = replicas
+        self.prepare_candidates()
 
     def _score(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
         # one candidate at a time: scoring covers all target trials, which need not fit in memory C times over
@@ -276,15 +292,25 @@ class ReadInAligner(Aligner):
         config = self.config
         train(self._module, self._loss, [tensors], TrainConfig(
             max_epochs=epochs, batch_size=config.batch_size, learning_rate=learning_rate or config.learning_rate,
-            weight_decay=0.0, val_fraction=0.0, patience=epochs, seed=seed, device=config.device, grad_clip=0.0,
+            weight_decay=0.0, lr_schedule=config.lr_schedule, val_fraction=0.0, patience=epochs, seed=seed,
+            device=config.device, grad_clip=0.0,
             verbose=config.verbose))
         self._module.eval()
 
     def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
-        index = torch.randint(0, self.source_latents_.shape[0], (min(latents.shape[1] * 2,
-                              self.source_latents_.shape[0]),), device=latents.device)
-        return {"loss": self.objective(latents, self.source_latents_[index], self._module).sum()}
+        return {"loss": self.objective(latents, self._source_resamples(latents), self._module).sum()}
+
+    def _source_resamples(self, latents: torch.Tensor) -> torch.Tensor:
+        """(C, m, time, d) source trials drawn with replacement for C candidates' (C, trials, time, d) latents:
+        one draw per replica, shared by the candidates' copies with that replica number."""
+        n_source, n_candidates = self.source_latents_.shape[0], latents.shape[0]
+        size = min(latents.shape[1] * 2, n_source)
+        index = torch.randint(0, n_source, (self._replicas, size), device=latents.device)
+        draws = self.source_latents_[index]
+        if self._replicas == 1:
+            return draws.expand(n_candidates, *draws.shape[1:])
+        return draws[torch.arange(n_candidates, device=latents.device) % self._replicas]
 
     def _encode(self, read_in: nn.Module, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Latents of ``counts`` through ``read_in`` and the frozen encoder: (trials, time, d), or (C, trials,

@@ -116,10 +116,10 @@ class AdversarialMatching(ReadInAligner):
         return {"critic": nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Linear(64, 1))}
 
     def objective(self, target_latents, source_latents, module):
-        source = _trajectories(source_latents)
-        labels = torch.cat([torch.zeros(target_latents.shape[1]), torch.ones(source.shape[0])]).to(source)
+        sources = _trajectories(source_latents)
+        labels = torch.cat([torch.zeros(target_latents.shape[1]), torch.ones(sources.shape[1])]).to(sources)
         losses = []
-        for latents, extras in zip(target_latents, module.extras):
+        for latents, source, extras in zip(target_latents, sources, module.extras):
             joint = torch.cat([_trajectories(latents), source])
             logits = extras["critic"](_GradientReversal.apply(joint)).squeeze(-1)
             losses.append(nn.functional.binary_cross_entropy_with_logits(logits, labels))
