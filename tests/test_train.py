@@ -338,6 +338,11 @@ def test_cuda_device_without_cuda_raises_naming_device():
     assert "cuda" in str(error.value) and "not available" in str(error.value)
 
 
+def test_a_cuda_index_this_machine_lacks_raises_naming_device():
+    with pytest.raises(ValueError, match="device: 'cuda:63' was asked for"):
+        TrainConfig(device="cuda:63")
+
+
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("learning_rate", -1), ("val_fraction", 1.5),
                                           ("val_fraction", -0.1), ("patience", 0), ("device", "tpu"),
                                           ("max_epochs", 0), ("grad_clip", -1.0), ("checkpoint_every", 0)])

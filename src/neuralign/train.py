@@ -117,6 +117,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or None, got {device!r}.") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device: {device!r} was asked for but CUDA is not available here; use device=None or 'cpu'.")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device: {device!r} was asked for but this machine has {torch.cuda.device_count()} CUDA "
+                         "device(s); use device=None, 'cuda' or 'cpu'.")
     return resolved
 
 
