@@ -23,6 +23,8 @@ def test_quick_demo_writes_a_complete_report(tmp_path):
     assert metrics["source_heldout_velocity_r2_percent"] > 50
     assert metrics["source_heldout_velocity_r2_percent"] > metrics["target_unaligned_velocity_r2_percent"] + 30
     assert np.isfinite(metrics["target_erdiff_velocity_r2_percent"]) and metrics["align_seconds"] > 0
+    assert metrics["erdiff_selection_margin_percent"] >= 0  # the runner-up's cost is never below the winner's
     summary = (report / "summary.md").read_text()
     assert f"{metrics['source_heldout_velocity_r2_percent']:.1f}" in summary
+    assert f"{metrics['erdiff_selection_margin_percent']:.1f} % below the runner-up" in summary
     assert not [p for p in report.iterdir() if p.name.startswith(".")]  # no temporary files left
