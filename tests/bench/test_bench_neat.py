@@ -23,3 +23,16 @@ def test_true_latents_score_better_than_unrelated_ones():
     good, bad = correspondence_scores(truth, regions), correspondence_scores(noise, regions)
     assert good["displacement_spearman"] > 0.5 > bad["displacement_spearman"]
     assert good["class_displacement_pearson"] > bad["class_displacement_pearson"]
+
+
+def test_timings_take_a_device_and_reject_a_bad_one():
+    import pytest
+
+    from neuralign.bench import device_sync
+
+    device_sync("cpu")()  # nothing to wait for on the CPU
+    assert len(penalty_milliseconds(batch=16, dim=2, threads=1, repeats=1, device="cpu")) == 1
+    with pytest.raises(ValueError, match="device: expected 'cpu', 'cuda'"):
+        device_sync("tpu")
+    with pytest.raises(ValueError, match="device: expected 'cpu', 'cuda'"):
+        penalty_milliseconds(batch=16, dim=2, repeats=1, device="tpu")

@@ -39,6 +39,8 @@ def test_recovery_by_block_scores_each_block_from_its_own_latents(model, split):
 @pytest.mark.parametrize("prior_class", [FourierGPPrior, TimeDomainGPPrior])
 def test_prior_step_time_is_measured(prior_class):
     assert prior_step_ms(prior_class(2, length_scale_init=4.0), 30, n_trials=2, repeats=1) > 0
+    with pytest.raises(ValueError, match="device: expected 'cpu', 'cuda'"):
+        prior_step_ms(prior_class(2, length_scale_init=4.0), 30, device="tpu")
 
 
 def test_ridge_baseline_picks_a_smoothing_width(split):

@@ -49,6 +49,7 @@ from torch import nn
 from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.seqvae import SeqVAE
+from neuralign.nn.matching import transport_cost
 from neuralign.train import TrainConfig, resolve_device, train
 
 
@@ -219,8 +220,14 @@ class ReadInAligner(Aligner):
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
         """(C,) scores of the candidates' latents on all target trials; lower is better; computed without labels.
         Default: the objective."""
+        source = self.source_latents_.expand(target_latents.shape[0], *self.source_latents_.shape)
         with torch.no_grad():
-            return self.objective(target_latents, self.source_latents_, self._module).cpu().numpy()
+            return self.objective(target_latents, source, self._module).cpu().numpy()
+
+    def transport_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        """(C,) exact OT cost (``transport_cost``) between each candidate's latent trajectories and the source's:
+        the selection score of the OT-based aligners."""
+        return transport_cost(target_latents.flatten(-2), self.source_latents_.flatten(-2)).cpu().numpy()
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit(self, target: TrialData) -> "ReadInAligner":

@@ -25,7 +25,7 @@ from torch import nn
 
 from neuralign.align.base import Aligner, ReadInAligner, _principal_axes
 from neuralign.data.trialdata import TrialData
-from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost, transport_cost
+from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost
 
 
 def _trajectories(latents: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class SinkhornMatching(ReadInAligner):
         return sinkhorn_cost(_trajectories(target_latents), _trajectories(source_latents))
 
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
-        return transport_cost(_trajectories(target_latents), _trajectories(self.source_latents_)).cpu().numpy()
+        return self.transport_scores(target_latents)
 
 
 class _GradientReversal(torch.autograd.Function):

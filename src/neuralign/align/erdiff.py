@@ -36,7 +36,7 @@ from neuralign.align.base import AlignConfig, ReadInAligner
 from neuralign.data.trialdata import TrialData
 from neuralign.diffusion import SpatioTemporalDenoiser, TrajectoryDiffusion, score_matching_bound
 from neuralign.models.seqvae import SeqVAE
-from neuralign.nn.matching import rbf_mmd2, sinkhorn_cost, transport_cost
+from neuralign.nn.matching import rbf_mmd2, sinkhorn_cost
 
 MATCHING = {"mmd": rbf_mmd2, "sinkhorn": sinkhorn_cost, "none": None}
 
@@ -150,7 +150,7 @@ class ERDiff(ReadInAligner):
         """The exact OT cost or the set distance to the source, or the bound with the same (t, eps) draws for all
         candidates."""
         if self.selection == "transport":
-            return transport_cost(target_latents.flatten(-2), self.source_latents_.flatten(-2)).cpu().numpy()
+            return self.transport_scores(target_latents)
         if self.selection == "matching":  # the objective is the set distance D outside refinement
             return super().selection_scores(target_latents)
         scores = []

@@ -61,6 +61,19 @@ def environment() -> dict[str, Any]:
             "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
+def device_sync(device: Any) -> Callable[[], None]:
+    """A call that waits for ``device``'s queued work (a CUDA device), or does nothing (CPU): use before each clock
+    read when timing work on a device."""
+    import torch
+
+    from neuralign.train import resolve_device
+
+    where = resolve_device(device)
+    if where.type == "cuda":
+        return lambda: torch.cuda.synchronize(where)
+    return lambda: None
+
+
 def format_table(rows: list[Row]) -> str:
     """A plain-text table: method, setting, metric, mean +- std (n), seconds per run."""
     header = f"{'method':<28} {'setting':<34} {'metric':<22} {'mean +- std':>20} {'n':>3} {'s/run':>8}"

@@ -32,7 +32,7 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from neuralign.bench import Row
+from neuralign.bench import Row, device_sync
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent
@@ -101,7 +101,7 @@ def prior_step_ms(prior: torch.nn.Module, n_time: int, *, n_trials: int = 16, re
                   device: str = "cpu") -> float:
     """Median wall time (ms) of the prior's frame + KL forward and backward for one batch, on ``device``."""
     where = resolve_device(device)
-    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
+    sync = device_sync(where)
     prior = prior.to(where)
     generator = torch.Generator().manual_seed(0)
     n_coefficients = prior.frame(n_time).n_coefficients

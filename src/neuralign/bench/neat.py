@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neuralign.bench import Row
+from neuralign.bench import Row, device_sync
 
 REPORTS = Path("reports/neat")
 DIGITS_LAMBDAS = [0.0, 1.0, 100.0, 1000.0]
@@ -46,7 +46,7 @@ def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, 
     from neuralign.train import resolve_device
 
     where = resolve_device(device)
-    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
+    sync = device_sync(where)
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
