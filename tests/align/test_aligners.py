@@ -183,6 +183,8 @@ def test_bad_settings(model, sessions):
         MMDMatching(model, source=source, epochs=10, screen_epochs=20)
     with pytest.raises(ValueError, match="replicas: expected an integer >= 1"):
         SinkhornMatching(model, source=source, replicas=0)
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        SinkhornMatching(model, source=source, lr_schedule="step")
 
 
 def test_replicas_train_each_candidate_on_its_own_source_resamples(model, sessions):
