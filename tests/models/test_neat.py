@@ -98,6 +98,7 @@ def test_sweep_fits_one_model_per_lambda(regions):
     (dict(perplexity=1.0), "perplexity"),
     (dict(pairs=[1, 2]), "pairs"),
     (dict(likelihood="bernoulli"), "likelihood"),
+    (dict(lr_schedule="step"), "lr_schedule"),
     (dict(bogus=1), "valid settings"),
 ])
 def test_bad_settings_name_the_argument(settings, match):
@@ -123,3 +124,8 @@ def test_bad_data_names_the_argument(regions, model):
     with pytest.raises(NotFittedError, match="fit"):
         NEAT().transform(regions)
     assert isinstance(NEAT(config=NEATConfig(latent_dims=[2, 3])).config.latent_dims, tuple)
+
+
+def test_lr_schedule_reaches_the_training_loop():
+    assert NEAT(lr_schedule="cosine").config.train_config().lr_schedule == "cosine"
+    assert NEAT().config.train_config().lr_schedule == "constant"

@@ -114,6 +114,7 @@ class NEATConfig:
         of those per region.
     hidden_size, n_hidden_layers : the encoders' and decoders' MLPs.
     standardize : z-score Gaussian regions' features before fitting (reconstructions are returned unscaled).
+    lr_schedule : "constant" or "cosine" (the learning rate falls to 0 over ``max_epochs``; see ``TrainConfig``).
     """
 
     latent_dims: Any = 2
@@ -128,6 +129,7 @@ class NEATConfig:
     max_epochs: int = 300
     batch_size: int = 512
     learning_rate: float = 2e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     patience: int = 30
     val_fraction: float = 0.1
@@ -168,10 +170,12 @@ class NEATConfig:
         for name in ("hidden_size", "n_hidden_layers", "max_epochs", "batch_size", "patience"):
             positive_int(name, getattr(self, name))
         positive_int("seed", self.seed, minimum=0)
+        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                           weight_decay=self.weight_decay, patience=self.patience, val_fraction=self.val_fraction,
+                           lr_schedule=self.lr_schedule, weight_decay=self.weight_decay, patience=self.patience,
+                           val_fraction=self.val_fraction,
                            seed=self.seed, device=self.device, verbose=self.verbose)
 
 
