@@ -152,6 +152,7 @@ def test_unfitted_model_refuses_to_transform(data):
     (dict(prior="spline"), "prior"), (dict(shared_dim=-1), "shared_dim"), (dict(private_dim=-2), "private_dim"),
     (dict(length_scale_init=100.0), "length_scale_init"), (dict(behavior_likelihood="poisson"), "behavior_likelihood"),
     (dict(unimodal_weight=-1.0), "unimodal_weight"), (dict(condition_threshold=5.0), "condition_threshold"),
+    (dict(lr_schedule="step"), "lr_schedule"),
 ])
 def test_bad_settings_are_named(settings, name):
     with pytest.raises((ValueError, TypeError), match=name):

@@ -58,6 +58,7 @@ class _GPVAECommon:
     max_epochs: int = 100
     batch_size: int = 64
     learning_rate: float = 1e-2
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     patience: int = 25
     val_fraction: float = 0.1
@@ -68,6 +69,7 @@ class _GPVAECommon:
     def __post_init__(self) -> None:
         one_of("prior", self.prior, tuple(GP_PRIORS))
         one_of("behavior_likelihood", self.behavior_likelihood, ("gaussian", "bernoulli"))
+        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         for name in ("length_scale_init", "min_length_scale", "max_length_scale", "learning_rate"):
             positive_float(name, getattr(self, name))
         if not self.min_length_scale < self.length_scale_init < self.max_length_scale:
@@ -92,9 +94,9 @@ class _GPVAECommon:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                           weight_decay=self.weight_decay, patience=self.patience, val_fraction=self.val_fraction,
-                           min_epochs=self.kl_warmup_epochs, seed=self.seed, device=self.device,
-                           verbose=self.verbose)
+                           lr_schedule=self.lr_schedule, weight_decay=self.weight_decay, patience=self.patience,
+                           val_fraction=self.val_fraction, min_epochs=self.kl_warmup_epochs, seed=self.seed,
+                           device=self.device, verbose=self.verbose)
 
 
 @dataclass
