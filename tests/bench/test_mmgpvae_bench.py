@@ -34,6 +34,10 @@ def test_recovery_by_block_scores_each_block_from_its_own_latents(model, split):
     scores = recovery_by_block(model, train, test)
     assert set(scores) == {"shared", "neural", "behavior"} and all(np.isfinite(list(scores.values())))
     assert all(score <= 1.0 for score in scores.values())
+    knn = recovery_by_block(model, train, test, mapping="knn")
+    assert set(knn) == set(scores) and knn != scores
+    with pytest.raises(ValueError, match="mapping"):
+        recovery_by_block(model, train, test, mapping="cubic")
 
 
 @pytest.mark.parametrize("prior_class", [FourierGPPrior, TimeDomainGPPrior])

@@ -107,3 +107,20 @@ def test_latent_recovery_split_bad_inputs(latents):
         latent_recovery_split(bad, latents)
     with pytest.raises(TypeError, match="true: expected an array"):
         latent_recovery_split(inferred, None)
+
+
+def test_knn_mapping_forgives_a_monotone_warp_the_affine_map_does_not():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(4000, 1))
+    warped = np.exp(0.5 * truth)  # a latent linear in a digit's area instead of in z
+    affine_score = latent_recovery(warped[:3000], truth[:3000], warped[3000:], truth[3000:])
+    knn_score = latent_recovery(warped[:3000], truth[:3000], warped[3000:], truth[3000:], mapping="knn")
+    assert affine_score == pytest.approx(0.25 / (np.exp(0.25) - 1), abs=0.03)  # the analytic cap, 0.880
+    assert knn_score > 0.99
+    noise = rng.normal(size=(4000, 1))
+    assert latent_recovery(noise[:3000], truth[:3000], noise[3000:], truth[3000:], mapping="knn") < 0.05
+
+
+def test_unknown_mapping_is_named(latents):
+    with pytest.raises(ValueError, match="mapping"):
+        latent_recovery(latents[:20], latents[:20], latents[20:], latents[20:], mapping="spline")
