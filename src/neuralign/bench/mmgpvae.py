@@ -5,8 +5,9 @@
    Per seed a random 80 / 20 split of trials; the model is fitted on the 80 %. On the held-out 20 %: latent
    recovery R2 per block (an affine map from that block's inferred latents to the true block, fitted on the
    training trials: ``metrics.latent_recovery``; also with a k-NN map, which forgives a smooth warp: the images'
-   private latent comes out linear in the digit's area, exp(0.5 z_B), whose affine score is capped at 0.88), reconstruction (bits/spike of the expected counts, behaviour
-   R2 %), behaviour predicted from spikes alone (R2 %), and fit time. The same for the time-domain prior.
+   private latent comes out linear in the digit's area, exp(0.5 z_B), whose affine score is capped at 0.88),
+   reconstruction (bits/spike of the expected counts, behaviour R2 %), behaviour predicted from spikes alone
+   (R2 %), and fit time. The same for the time-domain prior.
 2. Prior step time: forward + backward of one batch's KL (16 trials x 4 latents) for the Fourier and the
    time-domain prior at T = 100, 400, 1600 (median of repeats, after a warm-up).
 3. GPFA (``elephant.gpfa.GPFA``, optional ``extras`` dependency, default EM settings) against GPVAE on the same
