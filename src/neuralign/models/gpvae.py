@@ -153,8 +153,8 @@ class _GPVAEBase(Estimator):
                 mean, std = self.scales_[name]
                 array = (array - mean) / std
             out[f"x/{name}"] = torch.as_tensor(np.asarray(array, np.float32), device=device)
-            if kind == "poisson":  # log(x!) is constant: computed once, not at every step
-                out[f"lgamma/{name}"] = torch.lgamma(out[f"x/{name}"] + 1.0)
+            if kind == "poisson":  # log(x!) is constant: summed over units once, not computed at every step
+                out[f"lgamma/{name}"] = torch.lgamma(out[f"x/{name}"] + 1.0).sum(-1)
         return out
 
     def _encoder_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
