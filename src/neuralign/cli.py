@@ -208,7 +208,11 @@ def _numbers(name: str, text: str, kind: type) -> list[Any]:
 def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (digits_mlp, semedo_v1v2, a file) or "
                                                     "one region per --regions (e.g. semedo_v1v2:V1), in order"),
          lambdas: str = typer.Option("0,1,100,1000", help="comma-separated alignment weights"),
-         latent_dims: str = typer.Option("2", help="one latent dimension, or one per region (comma-separated)"),
+         latent_dims: str = typer.Option("2", help="one latent dimension, one per region (comma-separated), or "
+                                                   "'auto': each region's smallest dim whose held-out explained "
+                                                   "variance reaches --ev-threshold (the paper's rule)"),
+         ev_threshold: float = typer.Option(0.95, help="explained variance for --latent-dims auto (the paper: 0.95 "
+                                                       "for network activations, 0.70 for recordings)"),
          max_epochs: int = typer.Option(300, help="maximum training epochs per fit"),
          sigma: float = typer.Option(1.0, help="global bandwidth of the neighbour distributions"),
          perplexity: Optional[float] = typer.Option(None, help="calibrate sigma to this perplexity instead"),
@@ -225,7 +229,22 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
         data = {spec: _single(spec) for spec in regions} if len(regions) > 1 else resolve_data(regions[0])
         if not isinstance(data, dict):
             raise ValueError(f"regions: {regions[0]!r} is one recording; give one --regions per region.")
-        weights, dims = _numbers("lambdas", lambdas, float), _numbers("latent_dims", latent_dims, int)
+        weights = _numbers("lambdas", lambdas, float)
+        if latent_dims.strip() == "auto":
+            from neuralign._checks import fraction
+            from neuralign.analysis.regions import choose_latent_dims
+
+            ev_threshold = fraction("ev_threshold", ev_threshold)
+
+            choice = choose_latent_dims(data, threshold=ev_threshold, seed=seed, max_epochs=max_epochs,
+                                        sigma=sigma, device=device)
+            dims = list(choice.dims.values())
+            typer.echo("latent dims by the explained-variance rule: " + ", ".join(
+                f"{name} {dim} ({choice.explained[name][dim]:.3f}"
+                f"{'' if choice.reached[name] else ', below the threshold at the largest dim tried'})"
+                for name, dim in choice.dims.items()))
+        else:
+            dims = _numbers("latent_dims", latent_dims, int)
         result = run_neat_sweep(data, weights, seed=seed, latent_dims=dims[0] if len(dims) == 1 else dims,
                                 max_epochs=max_epochs, sigma=sigma, perplexity=perplexity, device=device,
                                 progress=typer.echo)
