@@ -65,7 +65,10 @@ def test_hutchinson_matches_the_exact_divergence_of_nonlinear_maps():
     torch.testing.assert_close(hutchinson_divergence(torch.tanh, z), exact)  # diagonal Jacobian: exact
 
     weights = torch.randn(D, D, dtype=torch.float64)
-    mixing = lambda x: torch.tanh(x @ weights)
+
+    def mixing(x):
+        return torch.tanh(x @ weights)
+
     point = z[:1]
     jacobian = torch.autograd.functional.jacobian(mixing, point).reshape(L * D, L * D)
     estimates = hutchinson_divergence(mixing, point.expand(20000, L, D), generator=torch.Generator().manual_seed(0))

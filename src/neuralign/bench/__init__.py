@@ -1,8 +1,8 @@
 """Benchmarks, one module per benchmark, run by ``neuralign bench NAME``.
 
 Each benchmark module defines ``run(*, quick: bool, seeds: int, progress) -> list[Row]``. The runner here
-times nothing itself: rows carry their own ``seconds``. Output JSON:
-``{"benchmark": NAME, "rows": [{"method", "setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``.
+times nothing itself: rows carry their own ``seconds``. Output JSON: ``{"benchmark": NAME, "rows": [{"method",
+"setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,10 @@ def linear_reference(train, test) -> float:
     """Smoothing -> PCA(8) -> ridge velocity decoder; held-out R2 (%)."""
     smooth_train, smooth_test = train.smooth(1.0).counts, test.smooth(1.0).counts
     pca = PCA(8).fit(smooth_train.reshape(-1, train.n_units))
-    project = lambda x: pca.transform(x.reshape(-1, x.shape[2])).reshape(x.shape[0], x.shape[1], -1)
+
+    def project(x):
+        return pca.transform(x.reshape(-1, x.shape[2])).reshape(x.shape[0], x.shape[1], -1)
+
     decoder = RidgeDecoder().fit(project(smooth_train), train.behavior)
     return decoder.score(project(smooth_test), test.behavior)
 

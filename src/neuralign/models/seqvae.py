@@ -302,7 +302,8 @@ class SeqVAE(Estimator):
                                  f"{self.units_[0]}; pass session= (units per session: {self.units_}) "
                                  "or call adapt(data) / an aligner for a new session.")
             return 0
-        if isinstance(session, bool) or not isinstance(session, (int, np.integer)) or not 0 <= session < len(self.units_):
+        if (isinstance(session, bool) or not isinstance(session, (int, np.integer))
+                or not 0 <= session < len(self.units_)):
             raise ValueError(f"session: expected an index in [0, {len(self.units_)}), got {session!r}.")
         if data.n_units != self.units_[session]:
             raise ValueError(f"data: has {data.n_units} units but session {session}'s read-in expects "
