@@ -36,3 +36,22 @@ def test_timings_take_a_device_and_reject_a_bad_one():
         device_sync("tpu")
     with pytest.raises(ValueError, match="device: expected 'cpu', 'cuda'"):
         penalty_milliseconds(batch=16, dim=2, repeats=1, device="tpu")
+
+
+def test_torch_threads_sets_and_restores_and_rejects_a_bad_count():
+    import pytest
+    import torch
+
+    from neuralign.bench import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(before + 1):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before  # restored after an error too
+    with pytest.raises(ValueError, match="threads"):
+        with torch_threads(0):
+            pass

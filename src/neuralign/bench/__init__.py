@@ -7,6 +7,7 @@ times nothing itself: rows carry their own ``seconds``. Output JSON: ``{"benchma
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -14,7 +15,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -72,6 +73,20 @@ def device_sync(device: Any) -> Callable[[], None]:
     if where.type == "cuda":
         return lambda: torch.cuda.synchronize(where)
     return lambda: None
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block and restored after it."""
+    import torch
+
+    positive_int("threads", threads)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def format_table(rows: list[Row]) -> str:

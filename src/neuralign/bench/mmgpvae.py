@@ -36,7 +36,7 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from neuralign.bench import Row, device_sync
+from neuralign.bench import Row, device_sync, torch_threads
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent
@@ -183,16 +183,12 @@ def gpfa_versus_gpvae(seed: int, n_trials: int) -> dict[str, float] | None:
     out = {"GPFA fit seconds": gpfa_seconds, "GPFA fit CPU seconds": gpfa_cpu,
            "GPFA recovery R2": latent_recovery(gpfa_latents(train_trains), train.latents[..., index],
                                                gpfa_latents(test_trains), test.latents[..., index])}
-    threads = torch.get_num_threads()
     for name, settings in GPVAE_PRESETS.items():
-        torch.set_num_threads(COMPARISON_THREADS)
-        try:
+        with torch_threads(COMPARISON_THREADS):
             started, cpu = time.perf_counter(), time.process_time()
             model = GPVAE(latent_dim=len(index), seed=seed, verbose=False, **settings).fit(train)
             out[f"{name} fit seconds"], out[f"{name} fit CPU seconds"] = (time.perf_counter() - started,
                                                                           time.process_time() - cpu)
-        finally:
-            torch.set_num_threads(threads)
         out[f"{name} recovery R2"] = latent_recovery(model.transform(train), train.latents[..., index],
                                                      model.transform(test), test.latents[..., index])
     return out

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neuralign.bench import Row, device_sync
+from neuralign.bench import Row, device_sync, torch_threads
 
 REPORTS = Path("reports/neat")
 DIGITS_LAMBDAS = [0.0, 1.0, 100.0, 1000.0]
@@ -51,9 +51,7 @@ def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, 
     where = resolve_device(device)
     sync = device_sync(where)
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         generator = torch.Generator().manual_seed(0)
         a = torch.randn(batch, dim, generator=generator).to(where).requires_grad_()
         b = torch.randn(batch, dim, generator=generator).to(where).requires_grad_()
@@ -66,8 +64,6 @@ def penalty_milliseconds(batch: int = 1024, dim: int = 16, *, threads: int = 2, 
             if repeat >= 5:  # warm-up runs are not counted
                 times.append(1000 * (time.perf_counter() - started))
             a.grad = b.grad = None
-    finally:
-        torch.set_num_threads(previous)
     return times
 
 
@@ -218,10 +214,7 @@ def _v1v2(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: list
 
 
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
-    import torch
-
     n_seeds = seeds or (1 if quick else 2)
-    threads = torch.get_num_threads()
     rows: list[Row] = []
     for perplexity in (None, 30.0):
         times = penalty_milliseconds(repeats=(5 if quick else 20) if perplexity else (10 if quick else 50),
@@ -231,11 +224,8 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
                         metric="fwd+bwd ms (median)", mean=float(np.median(times)), std=float(np.std(times)),
                         n=len(times), seconds=float(np.sum(times)) / 1000, values=times))
         progress(f"penalty ({mode}): median {np.median(times):.1f} ms")
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         _digits(quick, n_seeds, progress, rows)
         _synthetic(quick, n_seeds, progress, rows)
         _v1v2(quick, n_seeds, progress, rows)
-    finally:
-        torch.set_num_threads(threads)
     return rows
