@@ -235,7 +235,6 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
             from neuralign.analysis.regions import choose_latent_dims
 
             ev_threshold = fraction("ev_threshold", ev_threshold)
-
             choice = choose_latent_dims(data, threshold=ev_threshold, seed=seed, max_epochs=max_epochs,
                                         sigma=sigma, device=device)
             dims = list(choice.dims.values())

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from neuralign._atomic import load_torch, save_torch
 from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
 
+LR_SCHEDULES = ("constant", "cosine")  # see TrainConfig.lr_schedule
 CHECKPOINT_FORMAT = "neuralign.train_checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -80,7 +81,7 @@ class TrainConfig:
         positive_int("batch_size", self.batch_size)
         positive_float("learning_rate", self.learning_rate)
         positive_float("weight_decay", self.weight_decay, allow_zero=True)
-        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         positive_float("grad_clip", self.grad_clip, allow_zero=True)
         if self.val_fraction != 0:
             fraction("val_fraction", self.val_fraction)

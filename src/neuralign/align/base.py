@@ -50,7 +50,7 @@ from neuralign._checks import describe, fraction, one_of, positive_float, positi
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.seqvae import SeqVAE
 from neuralign.nn.matching import transport_cost
-from neuralign.train import TrainConfig, resolve_device, train
+from neuralign.train import LR_SCHEDULES, TrainConfig, resolve_device, train
 
 
 @dataclass
@@ -91,7 +91,7 @@ class AlignConfig:
         fraction("flip_probability", self.flip_probability, open_interval=False)
         positive_int("seed", self.seed, minimum=0)
         one_of("init", self.init, ("pca", "random"))
-        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         resolve_device(self.device)
 
 

@@ -38,7 +38,7 @@ from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.base import Estimator, register_model
 from neuralign.models.gpvae_network import GPVAENetwork, Modality
 from neuralign.nn.fourier import GP_PRIORS
-from neuralign.train import History, TrainConfig, resolve_device, train
+from neuralign.train import LR_SCHEDULES, History, TrainConfig, resolve_device, train
 
 
 @dataclass
@@ -69,7 +69,7 @@ class _GPVAECommon:
     def __post_init__(self) -> None:
         one_of("prior", self.prior, tuple(GP_PRIORS))
         one_of("behavior_likelihood", self.behavior_likelihood, ("gaussian", "bernoulli"))
-        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("length_scale_init", "min_length_scale", "max_length_scale", "learning_rate"):
             positive_float(name, getattr(self, name))
         if not self.min_length_scale < self.length_scale_init < self.max_length_scale:

@@ -38,7 +38,7 @@ from neuralign.data.trialdata import TrialData
 from neuralign.models.base import Estimator, register_model
 from neuralign.nn.likelihoods import GaussianLikelihood, PoissonLikelihood
 from neuralign.nn.neighbours import alignment_penalty, sequential_pairs
-from neuralign.train import History, TrainConfig, resolve_device, train
+from neuralign.train import LR_SCHEDULES, History, TrainConfig, resolve_device, train
 
 LIKELIHOODS = ("auto", "gaussian", "poisson")
 Regions = Mapping[str, Any] | Sequence[Any]
@@ -170,13 +170,12 @@ class NEATConfig:
         for name in ("hidden_size", "n_hidden_layers", "max_epochs", "batch_size", "patience"):
             positive_int(name, getattr(self, name))
         positive_int("seed", self.seed, minimum=0)
-        one_of("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                            lr_schedule=self.lr_schedule, weight_decay=self.weight_decay, patience=self.patience,
-                           val_fraction=self.val_fraction,
-                           seed=self.seed, device=self.device, verbose=self.verbose)
+                           val_fraction=self.val_fraction, seed=self.seed, device=self.device, verbose=self.verbose)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
