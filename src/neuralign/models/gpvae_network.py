@@ -148,11 +148,11 @@ class GPVAENetwork(nn.Module):
         decoder = self.decoders[name]
         return decoder.weight @ self.mixing[name].weight, decoder.bias
 
-    def log_rate_moments(self, name: str, mean: torch.Tensor,
-                         variance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and variance of the log-rate under q, each (trials, T, units), from the block's (trials, T, seen)."""
+    def expected_log_rate(self, name: str, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+        """log E_q[exp(eta)] = E_q[eta] + Var_q[eta] / 2 per unit, (trials, T, units), from the block's
+        (trials, T, seen) moments, with eta = L z + b: one product, [mean, var / 2] @ [L, L^2]^T + b."""
         loading, bias = self.poisson_loading(name)
-        return mean @ loading.T + bias, variance @ (loading ** 2).T
+        return torch.cat([mean, 0.5 * variance], dim=-1) @ torch.cat([loading, loading ** 2], dim=1).T + bias
 
     def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
         """Decoder output for latents z (trials, T, seen): log-rates, Gaussian means or Bernoulli logits."""
@@ -170,13 +170,13 @@ class GPVAENetwork(nn.Module):
         """
         if modality.kind == "poisson":
             # sum_n x_n E[eta_n] - E[exp(eta_n)] - log(x_n!), with eta = L z + b: the first sum is taken through
-            # the (seen,)-sized x @ L, and E[exp(eta)] = exp([mean, var / 2] @ [L, L^2]^T + b) is one product, so
-            # only one (trials, T, units) tensor is formed per step (this term dominated the fit time).
+            # the (seen,)-sized x @ L, so only one (trials, T, units) tensor, the expected rate, is formed per step
+            # (this term dominated the fit time).
             loading, bias = self.poisson_loading(modality.name)
             log_factorial = torch.lgamma(x + 1.0).sum(-1) if log_factorial is None else log_factorial
             linear = ((x @ loading) * mean).sum(-1) + x @ bias
-            moments = torch.cat([mean, 0.5 * variance], dim=-1) @ torch.cat([loading, loading ** 2], dim=1).T
-            per_bin = linear - torch.exp(moments + bias).sum(-1) - log_factorial
+            rate = torch.exp(self.expected_log_rate(modality.name, mean, variance))
+            per_bin = linear - rate.sum(-1) - log_factorial
             return (per_bin * mask.to(x.dtype)).sum(dim=1)
         valid = mask.unsqueeze(-1).to(x.dtype)
         output = self.decode(modality.name, sample)
@@ -189,8 +189,7 @@ class GPVAENetwork(nn.Module):
         """Predicted observations from the block's posterior moments (trials, T, seen): expected counts per bin
         (Poisson, exact under q), decoder mean at the posterior mean (Gaussian) or probabilities (Bernoulli)."""
         if modality.kind == "poisson":
-            eta_mean, eta_variance = self.log_rate_moments(modality.name, mean, variance)
-            return torch.exp(eta_mean + 0.5 * eta_variance)
+            return torch.exp(self.expected_log_rate(modality.name, mean, variance))
         output = self.decode(modality.name, mean)
         return torch.sigmoid(output) if modality.kind == "bernoulli" else output
 
