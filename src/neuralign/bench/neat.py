@@ -134,13 +134,16 @@ def _digits(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: li
 
     settings = dict(hidden_size=256, batch_size=256, learning_rate=5e-3, lr_schedule="cosine",
                     max_epochs=40 if quick else 400)
+    layers = [load("digits_mlp", seed=seed) for seed in range(n_seeds)]  # one trained MLP per seed, reused
+    accuracy = [regions["layer1"].meta["test_accuracy"] for regions in layers]
+    for seed, value in enumerate(accuracy):
+        progress(f"digits seed {seed}: MLP test accuracy {value:.3f}")
     variants = [("digits MLP", "digits", PAPER_DIGITS_DIMS)]
     if not quick:  # the paper's procedure: pick each layer's dim by the 95 % rule, then fit NEAT with it
         from neuralign.analysis.regions import choose_latent_dims
 
         started = time.perf_counter()
-        choice = choose_latent_dims(load("digits_mlp", seed=0), threshold=0.95, candidates=(2, 6, 12, 16),
-                                    max_epochs=50)
+        choice = choose_latent_dims(layers[0], threshold=0.95, candidates=(2, 6, 12, 16), max_epochs=50)
         seconds = time.perf_counter() - started
         for name, dim in choice.dims.items():
             rows.append(Row.from_values("95% EV rule", "digits MLP", f"chosen dim {name}", [dim], seconds))
@@ -151,20 +154,13 @@ def _digits(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: li
         if rule_dims != PAPER_DIGITS_DIMS:
             variants.append((f"digits MLP, dims {'-'.join(map(str, rule_dims))} (95% rule)", "digits_rule_dims",
                              rule_dims))
-    accuracy = []
     for prefix, report, dims in variants:
         sweeps = []
-        for seed in range(n_seeds):
-            regions = load("digits_mlp", seed=seed)
-            if len(accuracy) < n_seeds:
-                accuracy.append(regions["layer1"].meta["test_accuracy"])
-                progress(f"digits seed {seed}: MLP test accuracy {accuracy[-1]:.3f}")
-            sweep = run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=dims, progress=progress,
-                                   **settings)
-            sweeps.append(sweep)
-            if seed == 0:
-                write_report(sweep, REPORTS / report, title=f"NEAT on a digits MLP (4 x 64 ReLU), latent dims {dims}",
-                             notes=[f"MLP test accuracy (held-out 25 % of the 1797 digits): {accuracy[0]:.3f}"])
+        for seed, regions in enumerate(layers):
+            sweeps.append(run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=dims, progress=progress,
+                                         **settings))
+        write_report(sweeps[0], REPORTS / report, title=f"NEAT on a digits MLP (4 x 64 ReLU), latent dims {dims}",
+                     notes=[f"MLP test accuracy (held-out 25 % of the 1797 digits): {accuracy[0]:.3f}"])
         _sweep_rows(prefix, sweeps, rows)
     rows.append(Row.from_values("MLP 4x64", "sklearn digits, held-out 25 %", "test accuracy", accuracy, 0.0))
 
