@@ -152,15 +152,18 @@ class _GPVAEBase(Estimator):
             if kind == "gaussian":
                 mean, std = self.scales_[name]
                 array = (array - mean) / std
-            out[f"x/{name}"] = torch.as_tensor(np.asarray(array, np.float32), device=device)
-            if kind == "poisson":  # log(x!) is constant: summed over units once, not computed at every step
-                out[f"lgamma/{name}"] = torch.lgamma(out[f"x/{name}"] + 1.0).sum(-1)
+            # C order: TrialData.subset's unit indexing leaves counts units-major, and every step's matmuls
+            # would copy a strided minibatch
+            out[f"x/{name}"] = torch.as_tensor(np.ascontiguousarray(array, np.float32), device=device)
+            if kind == "poisson":  # constant per trial: computed once here, not at every step
+                out[f"lgamma/{name}"] = torch.lgamma(out[f"x/{name}"] + 1.0).sum(-1)  # sum_n log(x_n!) per bin
+                out[f"in/{name}"] = torch.log1p(out[f"x/{name}"])  # the encoder's input
         return out
 
-    def _encoder_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        kinds = {m.name: m.kind for m in self.modalities_}
-        return {key[2:]: (torch.log1p(x) if kinds[key[2:]] == "poisson" else x)
-                for key, x in batch.items() if key.startswith("x/")}
+    @staticmethod
+    def _encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """name -> encoder input: log(1 + counts) for spikes (precomputed by ``_tensors``), else the data."""
+        return {key[2:]: batch.get(f"in/{key[2:]}", x) for key, x in batch.items() if key.startswith("x/")}
 
     # ------------------------------------------------------------------------------------------- fitting
     def fit(self, data: Any) -> "_GPVAEBase":
