@@ -144,6 +144,25 @@ def test_unit_major_counts_give_the_same_fit_as_c_ordered(data):
     torch.testing.assert_close(tensors["in/neural"], torch.log1p(tensors["x/neural"]))
 
 
+def test_restarts_keep_the_lowest_validation_loss_and_restart_zero_is_the_single_fit(data):
+    single = MMGPVAE(shared_dim=1, private_dim=1, **TINY).fit(data)
+    several = MMGPVAE(shared_dim=1, private_dim=1, n_restarts=3, **TINY).fit(data)
+    assert len(several.restart_scores_) == 3 and len(set(several.restart_scores_)) == 3  # different inits
+    assert several.restart_scores_[0] == single.history_.best_val_loss
+    assert several.best_restart_ == int(np.argmin(several.restart_scores_))
+    assert several.history_.best_val_loss == min(several.restart_scores_)
+    if several.best_restart_ == 0:
+        np.testing.assert_array_equal(several.transform(data)["shared"], single.transform(data)["shared"])
+
+
+def test_parallel_restarts_give_the_same_fit_as_sequential(data):
+    sequential, parallel = (MMGPVAE(shared_dim=1, private_dim=1, n_restarts=2, n_jobs=jobs, **TINY).fit(data)
+                            for jobs in (1, 2))
+    assert parallel.restart_scores_ == pytest.approx(sequential.restart_scores_, rel=1e-5)
+    np.testing.assert_allclose(parallel.transform(data)["behavior"], sequential.transform(data)["behavior"],
+                               atol=1e-4)
+
+
 def test_ragged_trials_padding_does_not_change_the_valid_bins_posterior(model, data):
     lengths = np.full(data.n_trials, data.n_time)
     lengths[0] = 10
@@ -164,7 +183,8 @@ def test_unfitted_model_refuses_to_transform(data):
     (dict(prior="spline"), "prior"), (dict(shared_dim=-1), "shared_dim"), (dict(private_dim=-2), "private_dim"),
     (dict(length_scale_init=100.0), "length_scale_init"), (dict(behavior_likelihood="poisson"), "behavior_likelihood"),
     (dict(unimodal_weight=-1.0), "unimodal_weight"), (dict(condition_threshold=5.0), "condition_threshold"),
-    (dict(lr_schedule="step"), "lr_schedule"),
+    (dict(lr_schedule="step"), "lr_schedule"), (dict(n_restarts=0), "n_restarts"), (dict(n_jobs=0), "n_jobs"),
+    (dict(n_jobs="2"), "n_jobs"), (dict(n_restarts=True), "n_restarts"),
 ])
 def test_bad_settings_are_named(settings, name):
     with pytest.raises((ValueError, TypeError), match=name):

@@ -30,8 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import sys
+
+import joblib
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from neuralign._checks import describe, one_of, positive_float, positive_int
 from neuralign.data.trialdata import TrialData, check_trialdata
@@ -62,6 +66,8 @@ class _GPVAECommon:
     weight_decay: float = 0.0
     patience: int = 25
     val_fraction: float = 0.1
+    n_restarts: int = 1
+    n_jobs: int | None = None
     seed: int = 0
     device: str | None = None
     verbose: bool = True
@@ -76,10 +82,13 @@ class _GPVAECommon:
             raise ValueError(f"length_scale_init: expected a value between min_length_scale "
                              f"({self.min_length_scale}) and max_length_scale ({self.max_length_scale}), "
                              f"got {self.length_scale_init}.")
-        for name in ("encoder_hidden", "decoder_hidden", "max_epochs", "batch_size", "patience"):
+        for name in ("encoder_hidden", "decoder_hidden", "max_epochs", "batch_size", "patience", "n_restarts"):
             positive_int(name, getattr(self, name))
         positive_int("kl_warmup_epochs", self.kl_warmup_epochs, minimum=0)
         positive_int("seed", self.seed, minimum=0)
+        if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and not isinstance(self.n_jobs, bool)
+                                            and (self.n_jobs >= 1 or self.n_jobs == -1)):
+            raise ValueError(f"n_jobs: expected None, -1 (every core) or a positive int, got {self.n_jobs!r}.")
         positive_float("weight_decay", self.weight_decay, allow_zero=True)
         positive_float("unimodal_weight", self.unimodal_weight, allow_zero=True)
         if not (isinstance(self.condition_threshold, float) and 0 < self.condition_threshold < 1):
@@ -135,6 +144,8 @@ class _GPVAEBase(Estimator):
         self.modalities_: list[Modality] = []
         self.scales_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.history_: History | None = None
+        self.restart_scores_: list[float] = []
+        self.best_restart_ = 0
 
     # ----------------------------------------------------------------------------------- data handling
     def _views(self, name: str, data: Any) -> tuple[dict[str, tuple[np.ndarray, str]], np.ndarray]:
@@ -153,8 +164,8 @@ class _GPVAEBase(Estimator):
                 mean, std = self.scales_[name]
                 array = (array - mean) / std
             # C order: TrialData.subset's unit indexing leaves counts units-major, and every step's matmuls
-            # would copy a strided minibatch
-            out[f"x/{name}"] = torch.as_tensor(np.ascontiguousarray(array, np.float32), device=device)
+            # would copy a strided minibatch; writable: a restart worker's arrays are read-only memory maps
+            out[f"x/{name}"] = torch.as_tensor(np.require(array, np.float32, ["C", "W"]), device=device)
             if kind == "poisson":  # constant per trial: computed once here, not at every step
                 out[f"lgamma/{name}"] = torch.lgamma(out[f"x/{name}"] + 1.0).sum(-1)  # sum_n log(x_n!) per bin
                 out[f"in/{name}"] = torch.log1p(out[f"x/{name}"])  # the encoder's input
@@ -167,7 +178,12 @@ class _GPVAEBase(Estimator):
 
     # ------------------------------------------------------------------------------------------- fitting
     def fit(self, data: Any) -> "_GPVAEBase":
-        """Fit on ``data`` (see the class docstring for what it may be); returns self."""
+        """Fit on ``data`` (see the class docstring for what it may be); returns self.
+
+        With ``n_restarts`` > 1 the model is fitted from that many initialisations (the first is the one a single
+        fit uses; all share the validation split and minibatch order) and the one with the lowest best validation
+        loss is kept: ``restart_scores_`` holds each one's, ``best_restart_`` the index kept. ``n_jobs`` fits them
+        in parallel processes on CPU (one core each); on a GPU they run one after another."""
         views, mask = self._views("data", data)
         self.modalities_ = [Modality(name, kind, array.shape[2]) for name, (array, kind) in views.items()]
         self.scales_ = {}
@@ -175,19 +191,46 @@ class _GPVAEBase(Estimator):
             if kind == "gaussian":
                 values = array[mask]
                 self.scales_[name] = (values.mean(0).astype(np.float32), (values.std(0) + 1e-6).astype(np.float32))
-        shared, private = self._layout(self.modalities_)
-        torch.manual_seed(self.config.seed)
-        self.network_ = GPVAENetwork(self.modalities_, shared, private, self.config.prior,
-                                     self.config.prior_settings(), self.config.encoder_hidden,
-                                     self.config.decoder_hidden)
-        for name, (array, kind) in views.items():
-            if kind == "poisson":
-                self.network_.init_poisson_bias(name, torch.as_tensor(array[mask].mean(0), dtype=torch.float32))
-        self.network_.to(resolve_device(self.config.device))
-        self.history_ = train(self.network_, self._loss, [self._tensors(views, mask)], self.config.train_config())
+        restarts = range(self.config.n_restarts)
+        device = resolve_device(self.config.device)
+        if len(restarts) == 1 or device.type != "cpu" or self.config.n_jobs in (None, 1):
+            progress = tqdm(restarts, desc="restarts", disable=not (self.config.verbose and len(restarts) > 1
+                                                                      and sys.stderr.isatty()), leave=False)
+            candidates = [self._fit_candidate(views, mask, restart) for restart in progress]
+        else:  # the workers get a copy of this estimator and send back CPU weights
+            jobs = joblib.Parallel(n_jobs=self.config.n_jobs, backend="loky")(
+                joblib.delayed(_fit_in_worker)(self, views, mask, restart) for restart in restarts)
+            candidates = []
+            for state, history in jobs:
+                network = self._build_network()
+                network.load_state_dict(state)
+                candidates.append((network.to(device), history))
+        self.restart_scores_ = [history.best_val_loss for _, history in candidates]
+        self.best_restart_ = int(np.argmin(self.restart_scores_))
+        self.network_, self.history_ = candidates[self.best_restart_]
         self.network_.eval()
         self.fitted_ = True
         return self
+
+    def _build_network(self) -> GPVAENetwork:
+        shared, private = self._layout(self.modalities_)
+        return GPVAENetwork(self.modalities_, shared, private, self.config.prior, self.config.prior_settings(),
+                            self.config.encoder_hidden, self.config.decoder_hidden)
+
+    def _fit_candidate(self, views: dict[str, tuple[np.ndarray, str]], mask: np.ndarray,
+                       restart: int) -> tuple[GPVAENetwork, History]:
+        """One fit from initialisation ``restart`` (0: seeded by ``seed`` alone); returns the network (left in
+        ``self.network_`` while it trains, as the loss reads it) and its history."""
+        seed = self.config.seed if restart == 0 else int(np.random.SeedSequence([self.config.seed, restart])
+                                                         .generate_state(1)[0])
+        torch.manual_seed(seed)
+        self.network_ = network = self._build_network()
+        for name, (array, kind) in views.items():
+            if kind == "poisson":
+                network.init_poisson_bias(name, torch.as_tensor(array[mask].mean(0), dtype=torch.float32))
+        network.to(resolve_device(self.config.device))
+        history = train(network, self._loss, [self._tensors(views, mask)], self.config.train_config())
+        return network, history
 
     def _elbo_terms(self, batch: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None = None,
                     subsets: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -319,12 +362,17 @@ class _GPVAEBase(Estimator):
     def _set_state(self, state: dict[str, Any]) -> None:
         self.modalities_ = [Modality(str(name), str(kind), int(dims)) for name, kind, dims in state["modalities"]]
         self.scales_ = {name: (a.numpy(), b.numpy()) for name, (a, b) in state["scales"].items()}
-        shared, private = self._layout(self.modalities_)
-        self.network_ = GPVAENetwork(self.modalities_, shared, private, self.config.prior,
-                                     self.config.prior_settings(), self.config.encoder_hidden,
-                                     self.config.decoder_hidden)
+        self.network_ = self._build_network()
         self.network_.load_state_dict(state["network"])
         self.network_.to(resolve_device(self.config.device)).eval()
+
+
+def _fit_in_worker(estimator: _GPVAEBase, views: dict[str, tuple[np.ndarray, str]], mask: np.ndarray,
+                   restart: int) -> tuple[dict[str, torch.Tensor], History]:
+    """One restart in a worker process: its weights, on the CPU, and history."""
+    torch.set_num_threads(1)  # one core per worker: the restarts are the parallelism
+    network, history = estimator._fit_candidate(views, mask, restart)
+    return {key: value.cpu() for key, value in network.state_dict().items()}, history
 
 
 def _counts_kind(name: str, data: TrialData) -> str:
