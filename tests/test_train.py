@@ -88,7 +88,7 @@ def test_loss_decreases_and_history_logs_train_and_val():
     assert logs["train/loss"][-1] < 0.2 * logs["train/loss"][0]
     assert logs["val/loss"][-1] < 0.2 * logs["val/loss"][0]
     assert history.best_val_loss == min(logs["val/loss"])
-    assert history.seconds > 0 and not history.stopped_early
+    assert history.seconds > 0 and 0 < history.cpu_seconds and not history.stopped_early
 
 
 def test_same_seed_gives_identical_parameters_and_different_seeds_differ():

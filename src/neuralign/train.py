@@ -102,6 +102,7 @@ class History:
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     def append(self, values: dict[str, float]) -> None:
         for key, value in values.items():
@@ -235,6 +236,7 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             if use_validation and bad_epochs >= config.patience:  # the checkpointed run had stopped early
                 history.stopped_early, start_epoch = True, max(start_epoch, config.max_epochs)
     started = time.perf_counter() - history.seconds
+    cpu_started = time.process_time() - history.cpu_seconds
     show = config.verbose and sys.stderr.isatty()
     progress = tqdm(range(start_epoch, config.max_epochs), disable=not show, desc=type(module).__name__,
                     initial=start_epoch, total=config.max_epochs, leave=False)
@@ -262,7 +264,7 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
                 bad_epochs += 1
         progress.set_postfix(train=f"{logs['train/loss']:.4g}",
                              val=f"{logs.get('val/loss', float('nan')):.4g}", refresh=False)
-        history.seconds = time.perf_counter() - started
+        history.seconds, history.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         stop = use_validation and bad_epochs >= config.patience
         history.stopped_early = stop
         if config.checkpoint_path and ((epoch + 1) % config.checkpoint_every == 0 or stop
@@ -275,7 +277,7 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
     progress.close()
     if best_state is not None and use_validation:
         module.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - started
+    history.seconds, history.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return history
 
 

@@ -158,6 +158,8 @@ def test_restarts_keep_the_lowest_validation_loss_and_restart_zero_is_the_single
 def test_parallel_restarts_give_the_same_fit_as_sequential(data):
     sequential, parallel = (MMGPVAE(shared_dim=1, private_dim=1, n_restarts=2, n_jobs=jobs, **TINY).fit(data)
                             for jobs in (1, 2))
+    assert parallel.uses_worker_processes() and not sequential.uses_worker_processes()
+    assert all(history.cpu_seconds > 0 for history in parallel.restart_histories_)
     assert parallel.restart_scores_ == pytest.approx(sequential.restart_scores_, rel=1e-5)
     np.testing.assert_allclose(parallel.transform(data)["behavior"], sequential.transform(data)["behavior"],
                                atol=1e-4)

@@ -7,7 +7,8 @@
    training trials: ``metrics.latent_recovery``; also with a k-NN map, which forgives a smooth warp),
    reconstruction (bits/spike of the expected counts, behaviour R2 %), behaviour predicted from spikes alone
    (R2 %), and fit time. The same for the time-domain prior. Images are fitted with ``IMAGE_SETTINGS`` (a
-   Bernoulli pixel likelihood, a 128-unit decoder) and, with the Fourier prior, on ``IMAGE_SEEDS`` (8) seeds.
+   Bernoulli pixel likelihood, best of 4 restarts run in parallel processes) and, with the Fourier prior, on
+   ``IMAGE_SEEDS`` (8) seeds.
 2. Prior step time: forward + backward of one batch's KL (16 trials x 4 latents) for the Fourier and the
    time-domain prior at T = 100, 400, 1600 (median of repeats, after a warm-up).
 3. GPFA (``elephant.gpfa.GPFA``, optional ``extras`` dependency, default EM settings) against GPVAE on the same
@@ -21,8 +22,8 @@
 Seeds: 2 by default (1 with ``--quick``, which also uses 100 trials for the GPFA comparison). Outside ``--quick``
 the Fourier image case runs on at least ``IMAGE_SEEDS`` (8) and the GPFA comparison on at least
 ``COMPARISON_SEEDS`` (5), which also reports the paired recovery difference per seed. Fit times are reported as
-wall and CPU seconds (one torch thread outside the GPFA comparison; CPU time is robust to other load on the
-machine).
+wall and CPU seconds (one torch thread per process outside the GPFA comparison; CPU time, summed over the
+restart worker processes for images, is robust to other load on the machine).
 Figures (``reports/mmgpvae/``): inferred (affine-mapped) vs true latents for three held-out trials per block.
 """
 
@@ -61,14 +62,19 @@ def recovery_by_block(model: MMGPVAE, train: TrialData, test: TrialData, *,
             for block in BLOCKS if blocks[block]}
 
 
-# The digit images (pixel intensities in [0, 1]) get a Bernoulli likelihood and a 128-unit decoder. Held-out
-# behaviour-private recovery on seeds 0-7, with these settings: 0.952, 0.940, 0.936, 0.963, 0.914, 0.914, 0.59,
-# -0.00; with the defaults' per-pixel Gaussian: 0.896, 0.868, -, -, 0.900, 0.137, 0.556, 0.145 (its latent comes out
-# linear in the digit's area, exp(0.5 z_B), which caps the affine score at 0.88, when the block is not lost); a
-# Bernoulli likelihood with the default 64-unit decoder lost the block on seed 1 (0.10); with a 128-unit encoder
-# as well: 0.954, 0.954, 0.239, 0.964, 0.316, 0.900, 0.887, 0.929. The block is lost on some seeds whatever the
-# setting, so the Fourier image case runs on IMAGE_SEEDS seeds (seeds 0 and 1 alone hid this).
-IMAGE_SETTINGS: dict[str, Any] = {"behavior_likelihood": "bernoulli", "decoder_hidden": 128}
+# The digit images (pixel intensities in [0, 1]) get a Bernoulli likelihood and the best of 4 restarts (lowest
+# validation loss), two at a time in worker processes. A single fit loses or folds the behaviour-private block on
+# about a third of initialisations: its latent codes the zoom with a sign that flips with the rotation's, i.e. with
+# z_S (seed 7, 128-unit decoder: R2 -0.00, but 0.88 by k-NN on [z_S, z_B]). Such fits end with a higher validation
+# loss, so restarts pick them out. Held-out behaviour-private R2 of restarts 0-3 on seeds 0-7 (64-unit decoder):
+# 0.944 0.951 0.929 0.947 | 0.103 0.953 0.947 0.931 | 0.943 0.949 0.942 0.950 | 0.966 0.953 0.957 0.823 |
+# 0.926 0.846 0.819 0.949 | 0.917 0.801 0.789 0.738 | 0.894 0.933 0.945 0.930 | 0.936 0.797 0.927 0.911; the
+# lowest validation loss picked 0.944, 0.931, 0.942, 0.966, 0.949, 0.917, 0.930, 0.911 (none lost). A single fit
+# with a 128-unit decoder lost the block on seeds 6 and 7 as well (0.59, -0.00) and takes 1.4x as long. A per-pixel
+# Gaussian likelihood (the defaults) makes the latent linear in the digit's area, exp(0.5 z_B), which caps the
+# affine score at 0.88 even when the block is kept. The Fourier image case runs on IMAGE_SEEDS seeds (seeds 0 and 1
+# alone hid the lost blocks).
+IMAGE_SETTINGS: dict[str, Any] = {"behavior_likelihood": "bernoulli", "n_restarts": 4, "n_jobs": -1}
 IMAGE_SEEDS = 8
 
 
@@ -78,7 +84,10 @@ def _synthetic(prior: str, behavior: str, seed: int, figures: bool) -> dict[str,
     settings = IMAGE_SETTINGS if behavior == "images" else {}
     started, cpu = time.perf_counter(), time.process_time()
     model = MMGPVAE(shared_dim=1, private_dim=1, prior=prior, seed=seed, verbose=False, **settings).fit(train)
-    out = {"fit seconds": time.perf_counter() - started, "fit CPU seconds": time.process_time() - cpu,
+    cpu = time.process_time() - cpu
+    if model.uses_worker_processes():  # the restarts' CPU time is in the workers
+        cpu += sum(history.cpu_seconds for history in model.restart_histories_)
+    out = {"fit seconds": time.perf_counter() - started, "fit CPU seconds": cpu,
            "epochs": float(model.history_.epochs_run)}
     out.update({f"recovery R2 {block}": value for block, value in recovery_by_block(model, train, test).items()})
     out.update({f"recovery R2 {block} (k-NN map)": value

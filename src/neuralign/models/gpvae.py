@@ -144,7 +144,7 @@ class _GPVAEBase(Estimator):
         self.modalities_: list[Modality] = []
         self.scales_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.history_: History | None = None
-        self.restart_scores_: list[float] = []
+        self.restart_histories_: list[History] = []
         self.best_restart_ = 0
 
     # ----------------------------------------------------------------------------------- data handling
@@ -182,8 +182,9 @@ class _GPVAEBase(Estimator):
 
         With ``n_restarts`` > 1 the model is fitted from that many initialisations (the first is the one a single
         fit uses; all share the validation split and minibatch order) and the one with the lowest best validation
-        loss is kept: ``restart_scores_`` holds each one's, ``best_restart_`` the index kept. ``n_jobs`` fits them
-        in parallel processes on CPU (one core each); on a GPU they run one after another."""
+        loss is kept: ``restart_scores_`` holds each one's (``restart_histories_`` their training histories),
+        ``best_restart_`` the index kept. ``n_jobs`` fits them in parallel processes on CPU (one core each; -1:
+        one per core); on a GPU they run one after another."""
         views, mask = self._views("data", data)
         self.modalities_ = [Modality(name, kind, array.shape[2]) for name, (array, kind) in views.items()]
         self.scales_ = {}
@@ -193,24 +194,35 @@ class _GPVAEBase(Estimator):
                 self.scales_[name] = (values.mean(0).astype(np.float32), (values.std(0) + 1e-6).astype(np.float32))
         restarts = range(self.config.n_restarts)
         device = resolve_device(self.config.device)
-        if len(restarts) == 1 or device.type != "cpu" or self.config.n_jobs in (None, 1):
-            progress = tqdm(restarts, desc="restarts", disable=not (self.config.verbose and len(restarts) > 1
-                                                                      and sys.stderr.isatty()), leave=False)
-            candidates = [self._fit_candidate(views, mask, restart) for restart in progress]
+        show = self.config.verbose and len(restarts) > 1 and sys.stderr.isatty()
+        if not self.uses_worker_processes():
+            candidates = [self._fit_candidate(views, mask, restart)
+                          for restart in tqdm(restarts, desc="restarts", disable=not show, leave=False)]
         else:  # the workers get a copy of this estimator and send back CPU weights
-            jobs = joblib.Parallel(n_jobs=self.config.n_jobs, backend="loky")(
+            jobs = joblib.Parallel(n_jobs=self.config.n_jobs, backend="loky", return_as="generator")(
                 joblib.delayed(_fit_in_worker)(self, views, mask, restart) for restart in restarts)
             candidates = []
-            for state, history in jobs:
+            for state, history in tqdm(jobs, desc="restarts", total=len(restarts), disable=not show, leave=False):
                 network = self._build_network()
                 network.load_state_dict(state)
                 candidates.append((network.to(device), history))
-        self.restart_scores_ = [history.best_val_loss for _, history in candidates]
+        self.restart_histories_ = [history for _, history in candidates]
         self.best_restart_ = int(np.argmin(self.restart_scores_))
         self.network_, self.history_ = candidates[self.best_restart_]
         self.network_.eval()
         self.fitted_ = True
         return self
+
+    def uses_worker_processes(self) -> bool:
+        """Whether ``fit`` trains the restarts in worker processes (more than one restart, ``n_jobs`` other than
+        None or 1, on the CPU); their CPU time is then in ``restart_histories_``, not in this process's."""
+        return (self.config.n_restarts > 1 and self.config.n_jobs not in (None, 1)
+                and resolve_device(self.config.device).type == "cpu")
+
+    @property
+    def restart_scores_(self) -> list[float]:
+        """Best validation loss of each restart (the training loss where there is no validation split)."""
+        return [history.best_val_loss for history in self.restart_histories_]
 
     def _build_network(self) -> GPVAENetwork:
         shared, private = self._layout(self.modalities_)
