@@ -185,6 +185,27 @@ def test_bad_settings(model, sessions):
         SinkhornMatching(model, source=source, replicas=0)
     with pytest.raises(ValueError, match="lr_schedule: expected one of"):
         SinkhornMatching(model, source=source, lr_schedule="step")
+    with pytest.raises(ValueError, match="calibration: expected one of"):
+        SinkhornMatching(model, source=source, calibration="zscore")
+
+
+def test_moment_calibration_gives_the_fitting_trials_the_source_latents_mean_and_covariance(model, sessions):
+    source, target = sessions
+    plain = SinkhornMatching(model, source=source, **FAST).fit(target)
+    calibrated = SinkhornMatching(model, source=source, calibration="moments", **FAST).fit(target)
+    raw = calibrated.transform(target, calibration="none")
+    np.testing.assert_array_equal(raw, plain.transform(target))  # the fit itself is unchanged
+    latents = calibrated.transform(target)
+    reference = model.transform(source)[source.mask]
+    np.testing.assert_allclose(latents[target.mask].mean(0), reference.mean(0), atol=1e-4)
+    np.testing.assert_allclose(np.cov(latents[target.mask].T), np.cov(reference.T), rtol=1e-3, atol=1e-5)
+    np.testing.assert_array_equal(plain.transform(target, calibration="moments"), latents)
+    # an affine map of the raw latents: an affine read-out of them is unchanged on the fitting trials
+    design = np.c_[raw[target.mask], np.ones(target.mask.sum())]
+    coefficients, *_ = np.linalg.lstsq(design, latents[target.mask], rcond=None)
+    np.testing.assert_allclose(design @ coefficients, latents[target.mask], atol=1e-4)
+    with pytest.raises(ValueError, match="calibration: expected one of"):
+        calibrated.transform(target, calibration="coral")
 
 
 def test_replicas_train_each_candidate_on_its_own_source_resamples(model, sessions):

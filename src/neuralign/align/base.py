@@ -33,6 +33,16 @@ Replicas: each kept candidate is then trained ``replicas`` times from its initia
 lowest score. One training run's end point is noisy: copies of one candidate differed by 0.1-0.5 in exact OT
 cost, as much as a right and a mirrored map differ, so one run chose a wrong map in 5 of 20 (model seed, aligner
 seed) pairs on the monkey pair, and 4 copies with the median in 2 of 20 (README).
+
+Calibration (``calibration="moments"``, off by default): the frozen encoder's posterior means shrink when its
+input carries less information, and the target's read-in inputs carry less than the source's own units, so the
+aligned latents come out a few per cent smaller than the source's. The mean and covariance of the aligned latents
+of the fitting trials (valid bins) are mapped onto the source latents' by whitening and recolouring, as in
+CORAL (Sun, Feng & Saenko 2016):
+
+    z -> (z - m_t) C_t^(-1/2) C_s^(1/2) + m_s
+
+fitted on target spikes alone, and applied by ``transform`` (``calibration=`` overrides the setting per call).
 """
 
 from __future__ import annotations
@@ -51,6 +61,9 @@ from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.seqvae import SeqVAE
 from neuralign.nn.matching import transport_cost
 from neuralign.train import LR_SCHEDULES, TrainConfig, resolve_device, train
+
+
+CALIBRATIONS = ("none", "moments")
 
 
 @dataclass
@@ -73,6 +86,7 @@ class AlignConfig:
     replicas: int = 4
     lr_schedule: str = "cosine"
     flip_probability: float = 0.25
+    calibration: str = "none"
     seed: int = 0
     device: str | None = None
     verbose: bool = True
@@ -92,6 +106,7 @@ class AlignConfig:
         positive_int("seed", self.seed, minimum=0)
         one_of("init", self.init, ("pca", "random"))
         one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        one_of("calibration", self.calibration, CALIBRATIONS)
         resolve_device(self.device)
 
 
@@ -266,7 +281,16 @@ class ReadInAligner(Aligner):
         self.read_in_ = self._module.read_in.layer(0)
         self.n_target_units_ = target.n_units
         self.fitted_ = True
+        self._fit_calibration(target)
         return self
+
+    def _fit_calibration(self, target: TrialData) -> None:
+        """The moment map of ``calibration="moments"`` (module docstring): ``calibration_`` = (m_t, M, m_s)."""
+        aligned = self.transform(target, calibration="none")[target.mask].astype(np.float64)
+        source = self.source_latents_.cpu().numpy()[self.source.mask].astype(np.float64)
+        whiten = _matrix_power(np.atleast_2d(np.cov(aligned.T)), -0.5)
+        colour = _matrix_power(np.atleast_2d(np.cov(source.T)), 0.5)
+        self.calibration_ = (aligned.mean(0), whiten @ colour, source.mean(0))
 
     def _start(self, read_ins: list[nn.Linear], indices: list[int], *, replicas: int, device: torch.device) -> None:
         """``self._module``: candidates ``indices`` from their initial read-ins, each ``replicas`` times in a row
@@ -326,9 +350,13 @@ class ReadInAligner(Aligner):
         mean, _ = self.network.encoder(inputs.reshape(-1, *inputs.shape[-2:]))
         return mean.reshape(*inputs.shape[:-1], mean.shape[-1]) * mask.unsqueeze(-1)
 
-    def transform(self, target: TrialData, *, restart: int | None = None) -> np.ndarray:
-        """Aligned latents (trials, time, latent_dim); ``restart`` picks another candidate's read-in."""
+    def transform(self, target: TrialData, *, restart: int | None = None,
+                  calibration: str | None = None) -> np.ndarray:
+        """Aligned latents (trials, time, latent_dim); ``restart`` picks another candidate's read-in;
+        ``calibration`` ("none" or "moments") overrides the configured one."""
         target = self._check_target(target, fitting=False)
+        calibration = self.config.calibration if calibration is None else one_of("calibration", calibration,
+                                                                                   CALIBRATIONS)
         read_in = self.read_in_
         if restart is not None:
             if not (isinstance(restart, int) and 0 <= restart < len(self.restart_read_ins_)):
@@ -337,8 +365,12 @@ class ReadInAligner(Aligner):
         device = read_in.weight.device
         with torch.no_grad():
             latents = self._encode(read_in, torch.as_tensor(target.counts, device=device),
-                                   torch.as_tensor(target.mask, device=device))
-        return latents.cpu().numpy()
+                                   torch.as_tensor(target.mask, device=device)).cpu().numpy()
+        if calibration == "moments":
+            target_mean, matrix, source_mean = self.calibration_
+            calibrated = (latents - target_mean) @ matrix + source_mean
+            latents = np.where(target.mask[..., None], calibrated, 0.0).astype(latents.dtype)
+        return latents
 
     # --------------------------------------------------------------------------------- initialisation
     def _initial_read_ins(self, target: TrialData, device: torch.device) -> list[nn.Linear]:
@@ -385,6 +417,13 @@ class ReadInAligner(Aligner):
                     q[source_index, target_index] = signs[target_index] * flips[target_index]
                 maps.append(q)
         return maps
+
+
+def _matrix_power(matrix: np.ndarray, power: float) -> np.ndarray:
+    """A symmetric positive semi-definite matrix to ``power`` by its eigendecomposition (eigenvalues floored)."""
+    values, vectors = np.linalg.eigh(matrix)
+    values = np.maximum(values, 1e-9 * max(values.max(), 1e-12))
+    return (vectors * values ** power) @ vectors.T
 
 
 def _principal_axes(data: TrialData, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
