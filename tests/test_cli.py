@@ -132,7 +132,8 @@ def test_align_command_writes_latents_and_summary(tmp_path):
         tmp_path / "model.pt")
     result = runner.invoke(app, ["align", "--source", str(tmp_path / "source.npz"), "--target",
                                  str(tmp_path / "target.npz"), "--method", "mmd", "--model",
-                                 str(tmp_path / "model.pt"), "--out", str(tmp_path / "out")])
+                                 str(tmp_path / "model.pt"), "--out", str(tmp_path / "out"), "--calibration",
+                                 "moments"])
     assert result.exit_code == 0, result.output
     with np.load(tmp_path / "out" / "aligned.npz") as saved:
         assert saved["latents"].shape == (24, 8, 2)
@@ -144,3 +145,10 @@ def test_align_command_rejects_supervised_and_unknown_methods(tmp_path):
         result = runner.invoke(app, ["align", "--source", "erdiff_miller_co:source", "--target",
                                      "erdiff_miller_co:target", "--method", method])
         assert result.exit_code == 2 and "method: expected one of" in result.output
+
+
+def test_align_command_rejects_a_bad_calibration():
+    for method, calibration in (("erdiff", "zscore"), ("none", "moments")):
+        result = runner.invoke(app, ["align", "--source", "erdiff_miller_co:source", "--target",
+                                     "erdiff_miller_co:target", "--method", method, "--calibration", calibration])
+        assert result.exit_code == 2 and "calibration: expected 'none' or 'moments'" in result.output

@@ -130,6 +130,8 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
           model_path: Optional[Path] = typer.Option(None, "--model", help="a fitted source SeqVAE (default: fit one)"),
           out: Path = typer.Option(Path("reports/align"), "--out", "-o", help="output folder"),
           seed: int = typer.Option(0, help="random seed"),
+          calibration: str = typer.Option("none", help="none, or moments: map the aligned latents' mean and "
+                                          "covariance onto the source latents' (target spikes only)"),
           device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)")) -> None:
     """Align a target session to a source model; writes aligned latents, decoded behaviour and a summary."""
     import numpy as np
@@ -142,10 +144,13 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
     try:
         if method not in unsupervised:
             raise ValueError(f"method: expected one of {unsupervised}, got {method!r}.")
+        if calibration not in ("none", "moments") or (method == "none" and calibration != "none"):
+            raise ValueError(f"calibration: expected 'none' or 'moments' ('none' with --method none, which fits no "
+                             f"read-in), got {calibration!r}.")
         source_data, target_data = _single(source), _single(target)
         model = SeqVAE.load(model_path) if model_path else SeqVAE(seed=seed, device=device).fit(source_data)
         cls = ALIGNERS[method]
-        settings = {} if method == "none" else {"seed": seed, "device": device}
+        settings = {} if method == "none" else {"seed": seed, "device": device, "calibration": calibration}
         aligner = cls(model, source=source_data, **settings).fit(target_data)
         out.mkdir(parents=True, exist_ok=True)
         arrays = {"latents": aligner.transform(target_data)}
