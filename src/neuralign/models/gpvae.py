@@ -27,10 +27,9 @@ The loss is -ELBO per trial divided by its number of bins; the KL weight ramps f
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
-
-import sys
 
 import joblib
 import numpy as np
