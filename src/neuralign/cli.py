@@ -138,13 +138,14 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
 
     from neuralign._atomic import atomic_path
     from neuralign.align import ALIGNERS
+    from neuralign.align.base import CALIBRATIONS
     from neuralign.models.seqvae import SeqVAE
 
     unsupervised = sorted(name for name, cls in ALIGNERS.items() if not cls.supervised)
     try:
         if method not in unsupervised:
             raise ValueError(f"method: expected one of {unsupervised}, got {method!r}.")
-        if calibration not in ("none", "moments") or (method == "none" and calibration != "none"):
+        if calibration not in CALIBRATIONS or (method == "none" and calibration != "none"):
             raise ValueError(f"calibration: expected 'none' or 'moments' ('none' with --method none, which fits no "
                              f"read-in), got {calibration!r}.")
         source_data, target_data = _single(source), _single(target)
