@@ -364,6 +364,7 @@ class TestSubset:
         np.testing.assert_array_equal(part.counts[:, 0, 0], np.arange(6) + 3000)
         np.testing.assert_array_equal(part.counts[:, 0, 1], np.arange(6) + 1000)
         np.testing.assert_array_equal(part.behavior, data.behavior)  # behaviour is not per unit
+        assert part.counts.flags["C_CONTIGUOUS"]  # not the units-major layout of last-axis fancy indexing
         part = data.subset(units=np.array([True, False, False, True]))
         assert part.unit_names == ["u0", "u3"]
 

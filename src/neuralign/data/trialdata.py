@@ -155,8 +155,11 @@ class TrialData:
             return None if array is None else array[trial_index]
 
         names = None if self.unit_names is None else [self.unit_names[i] for i in unit_index]
+        # indexing the last axis with an index array lays the result out units-major; keep (trials, time, units)
+        # C-ordered like every other TrialData, so per-trial slices and torch tensors stay contiguous
+        counts = np.ascontiguousarray(self.counts[trial_index][:, :, unit_index])
         return dataclasses.replace(
-            self, counts=self.counts[trial_index][:, :, unit_index], behavior=take(self.behavior),
+            self, counts=counts, behavior=take(self.behavior),
             labels=take(self.labels), lengths=take(self.lengths), latents=take(self.latents),
             unit_names=names, meta=dict(self.meta))
 
