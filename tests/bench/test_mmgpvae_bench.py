@@ -40,6 +40,14 @@ def test_recovery_by_block_scores_each_block_from_its_own_latents(model, split):
         recovery_by_block(model, train, test, mapping="cubic")
 
 
+def test_recovery_by_block_uses_given_latents(model, split):
+    train, test = split
+    inferred = model.transform(train), model.transform(test)
+    assert recovery_by_block(model, train, test, inferred=inferred) == recovery_by_block(model, train, test)
+    blank = inferred[0], {block: np.zeros_like(value) for block, value in inferred[1].items()}
+    assert all(score <= 1e-6 for score in recovery_by_block(model, train, test, inferred=blank).values())
+
+
 @pytest.mark.parametrize("prior_class", [FourierGPPrior, TimeDomainGPPrior])
 def test_prior_step_time_is_measured(prior_class):
     assert prior_step_ms(prior_class(2, length_scale_init=4.0), 30, n_trials=2, repeats=1) > 0

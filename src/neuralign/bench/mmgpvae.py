@@ -51,11 +51,12 @@ REPORT_DIR = Path("reports/mmgpvae")
 BLOCKS = ("shared", "neural", "behavior")
 
 
-def recovery_by_block(model: MMGPVAE, train: TrialData, test: TrialData, *,
-                      mapping: str = "affine") -> dict[str, float]:
+def recovery_by_block(model: MMGPVAE, train: TrialData, test: TrialData, *, mapping: str = "affine",
+                      inferred: tuple[dict, dict] | None = None) -> dict[str, float]:
     """Held-out latent recovery R2 of each block, from that block's inferred latents only (``mapping``: "affine",
-    the issue's score, or "knn", recovery up to a smooth invertible map; see ``metrics.recovery``)."""
-    inferred_train, inferred_test = model.transform(train), model.transform(test)
+    the issue's score, or "knn", recovery up to a smooth invertible map; see ``metrics.recovery``).
+    ``inferred``: ``(model.transform(train), model.transform(test))`` when already computed."""
+    inferred_train, inferred_test = inferred or (model.transform(train), model.transform(test))
     blocks = train.meta["blocks"]
     return {block: latent_recovery(inferred_train[block], train.latents[..., blocks[block]],
                                    inferred_test[block], test.latents[..., blocks[block]], mapping=mapping)
@@ -89,9 +90,11 @@ def _synthetic(prior: str, behavior: str, seed: int, figures: bool) -> dict[str,
         cpu += sum(history.cpu_seconds for history in model.restart_histories_)
     out = {"fit seconds": time.perf_counter() - started, "fit CPU seconds": cpu,
            "epochs": float(model.history_.epochs_run)}
-    out.update({f"recovery R2 {block}": value for block, value in recovery_by_block(model, train, test).items()})
+    inferred = model.transform(train), model.transform(test)  # once, for both maps and the figure
+    out.update({f"recovery R2 {block}": value
+                for block, value in recovery_by_block(model, train, test, inferred=inferred).items()})
     out.update({f"recovery R2 {block} (k-NN map)": value
-                for block, value in recovery_by_block(model, train, test, mapping="knn").items()})
+                for block, value in recovery_by_block(model, train, test, mapping="knn", inferred=inferred).items()})
     out["bits/spike (recon.)"] = bits_per_spike(model.predict(test, "neural"), test.counts)
     for name, using in (("recon.", None), ("from spikes", "neural")):
         predicted = model.predict(test, "behavior", using=using)
@@ -100,17 +103,19 @@ def _synthetic(prior: str, behavior: str, seed: int, figures: bool) -> dict[str,
                                                           multioutput="variance_weighted")
     if figures:
         plot_blocks(model, train, test, REPORT_DIR / f"latents_{behavior}_{prior}.png",
-                    f"MM-GPVAE ({prior} prior), {behavior} behaviour, held-out trials")
+                    f"MM-GPVAE ({prior} prior), {behavior} behaviour, held-out trials", inferred=inferred)
     return out
 
 
-def plot_blocks(model: MMGPVAE, train: TrialData, test: TrialData, path: Path, title: str) -> None:
-    """One panel per block: true latents and the affine-mapped inferred ones, three held-out trials."""
+def plot_blocks(model: MMGPVAE, train: TrialData, test: TrialData, path: Path, title: str, *,
+                inferred: tuple[dict, dict] | None = None) -> None:
+    """One panel per block: true latents and the affine-mapped inferred ones, three held-out trials
+    (``inferred`` as in :func:`recovery_by_block`)."""
     from neuralign.plot import latent_fit
     from neuralign.plot._style import pyplot
 
     plt = pyplot()
-    inferred_train, inferred_test = model.transform(train), model.transform(test)
+    inferred_train, inferred_test = inferred or (model.transform(train), model.transform(test))
     blocks = train.meta["blocks"]
     shown = [block for block in BLOCKS if blocks[block]]
     figure, axes = plt.subplots(len(shown), 1, figsize=(9, 2.4 * len(shown)), squeeze=False)
