@@ -79,6 +79,30 @@ def test_erdiff_fits_prior_and_aligns(model, sessions):
     assert tuple(samples.shape) == (3, target.n_time, 2)
 
 
+def test_erdiff_denoise_applies_the_priors_tweedie_step(model, sessions):
+    source, target = sessions
+    aligner = ERDiff(model, source=source, prior_epochs=2, prior_width=8, prior_blocks=1, refine_epochs=0,
+                     **FAST).fit(target)
+    plain = aligner.transform(target)
+    np.testing.assert_array_equal(aligner.transform(target, denoise=0), plain)  # the default level is 0
+    expected = aligner.prior_.denoise(torch.as_tensor(plain), 0.3).numpy()
+    np.testing.assert_allclose(aligner.transform(target, denoise=0.3), expected, rtol=1e-5, atol=1e-6)
+    calibrated = aligner.transform(target, calibration="moments")  # calibration first, then the prior's step
+    np.testing.assert_allclose(aligner.transform(target, calibration="moments", denoise=0.3),
+                               aligner.prior_.denoise(torch.as_tensor(calibrated), 0.3).numpy(), rtol=1e-5, atol=1e-6)
+    aligner.denoise = 0.3  # the configured level is the default of transform and predict_behavior
+    np.testing.assert_allclose(aligner.transform(target), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(aligner.predict_behavior(target), model.decode_behavior(expected), rtol=1e-4,
+                               atol=1e-5)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="denoise: expected a finite number >= 0"):
+            aligner.transform(target, denoise=bad)
+        with pytest.raises(ValueError, match="denoise: expected a finite number >= 0"):
+            ERDiff(model, source=source, denoise=bad)
+    with pytest.raises(TypeError, match="denoise: expected a number"):
+        aligner.transform(target, denoise="strong")
+
+
 def test_erdiff_ablation_switches_reach_the_denoiser(model, sessions):
     source, _ = sessions
     aligner = ERDiff(model, source=source, prior_epochs=1, prior_width=8, prior_blocks=1, spatial=False, **FAST)

@@ -71,6 +71,33 @@ def test_fit_lowers_the_loss_and_samples_match_the_data_moments():
     assert not model.training
 
 
+def test_noise_time_inverts_the_schedule():
+    model = _small_model()
+    for level in (0.05, 0.3, 2.0):
+        t = torch.tensor(model.noise_time(level))
+        assert float(model.schedule.std(t) / model.schedule.mean_coef(t)) == pytest.approx(level, rel=1e-4)
+    assert model.noise_time(1e-6) == model.t_min  # below t_min's noise: t_min
+    with pytest.raises(ValueError, match="noise_level: expected a finite number > 0"):
+        model.noise_time(0.0)
+    with pytest.raises(ValueError, match="noise_level: expected a level the schedule reaches"):
+        model.noise_time(1e6)
+
+
+def test_denoise_moves_noisy_trajectories_towards_the_data():
+    latents = sine_latents()
+    model = _small_model()
+    model.fit(latents, max_epochs=150, batch_size=64, learning_rate=3e-3, val_fraction=0.0, device="cpu")
+    clean = torch.as_tensor(sine_latents(64, seed=1))
+    level = 0.3
+    noisy = clean + level * model.data_scale * torch.randn(clean.shape, generator=torch.Generator().manual_seed(2))
+    denoised = model.denoise(noisy, level)
+    assert denoised.shape == noisy.shape and not model.training
+    before, after = ((noisy - clean) ** 2).mean().item(), ((denoised - clean) ** 2).mean().item()
+    assert after < 0.7 * before
+    with pytest.raises(ValueError, match="z0: expected"):
+        model.denoise(torch.zeros(2, L + 1, D), level)
+
+
 def test_data_scale_makes_the_prior_scale_free():
     model = _small_model()
     latents = sine_latents(32)

@@ -12,6 +12,11 @@ deviation of each latent dimension over the training trajectories (set by ``fit`
 passes latents in their own units: nothing else is standardised, ``sample`` returns latents in those units
 (x0 * data_scale) and the likelihood bound adds the log-Jacobian of the scaling, so the prior works for
 latents of any scale.
+
+``TrajectoryDiffusion.denoise`` uses the prior the other way round: trajectories observed with Gaussian noise of
+standard deviation s (in scaled units) are, after scaling by mu_t, distributed like z_t at the time t where
+sigma_t / mu_t = s, so one step of Tweedie's formula, x0_hat = (z_t - sigma_t eps_theta(z_t, t)) / mu_t, is their
+posterior mean under the learned prior (Efron 2011; the x0 prediction of a diffusion model).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralign._checks import as_array, describe, fraction, one_of, positive_int
+from neuralign._checks import as_array, describe, fraction, one_of, positive_float, positive_int
 from neuralign.diffusion import _random
 from neuralign.diffusion.denoiser import check_trajectories
 from neuralign.diffusion.sampler import SAMPLING_METHODS, sample_reverse
@@ -150,6 +155,40 @@ class TrajectoryDiffusion(nn.Module):
         finally:
             self.train(was_training)
         return x0 * reference
+
+    def noise_time(self, noise_level: float) -> float:
+        """The diffusion time t at which sigma_t / mu_t equals ``noise_level`` (> 0, in scaled units), i.e.
+        alpha_bar(t) = 1 / (1 + noise_level^2), found by bisection; never below ``t_min``."""
+        noise_level = positive_float("noise_level", noise_level)
+        target = -float(np.log1p(noise_level ** 2))
+        low, high = self.t_min, 1.0
+        if float(self.schedule.log_alpha_bar(low)) <= target:
+            return low
+        if float(self.schedule.log_alpha_bar(high)) > target:
+            raise ValueError(f"noise_level: expected a level the schedule reaches by t = 1 (sigma_1 / mu_1 = "
+                             f"{float(self.schedule.std(1.0) / self.schedule.mean_coef(1.0)):.3g}), got {noise_level}.")
+        for _ in range(60):
+            middle = 0.5 * (low + high)
+            low, high = (middle, high) if float(self.schedule.log_alpha_bar(middle)) > target else (low, middle)
+        return 0.5 * (low + high)
+
+    @torch.no_grad()
+    def denoise(self, z: torch.Tensor, noise_level: float) -> torch.Tensor:
+        """Posterior mean of trajectories ``z``: (batch, l, d), in the caller's units, read as clean trajectories
+        plus Gaussian noise of standard deviation ``noise_level`` in scaled units (a fraction of each latent's
+        standard deviation over the training trajectories): one Tweedie step at ``noise_time(noise_level)``
+        (module docstring). Returns (batch, l, d) in the caller's units."""
+        x = self.to_scaled(z)
+        t = torch.full((x.shape[0],), self.noise_time(noise_level), dtype=x.dtype, device=x.device)
+        mu, sigma = self.schedule.mean_coef(t)[:, None, None], self.schedule.std(t)[:, None, None]
+        was_training = self.training
+        self.eval()
+        try:
+            x_t = mu * x
+            x0 = (x_t - sigma * self.denoiser(x_t, t)) / mu
+        finally:
+            self.train(was_training)
+        return x0 * self.data_scale.to(x0)
 
     def fit(self, latents: np.ndarray | torch.Tensor, *, max_epochs: int = 200, batch_size: int = 64,
             learning_rate: float = 1e-3, seed: int = 0, device: str | None = None, verbose: bool = False,
