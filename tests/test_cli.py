@@ -152,3 +152,10 @@ def test_align_command_rejects_a_bad_calibration():
         result = runner.invoke(app, ["align", "--source", "erdiff_miller_co:source", "--target",
                                      "erdiff_miller_co:target", "--method", method, "--calibration", calibration])
         assert result.exit_code == 2 and "calibration: expected 'none' or 'moments'" in result.output
+
+
+def test_align_command_rejects_a_bad_denoise_level():
+    for method, level in (("erdiff", "-0.1"), ("erdiff", "nan"), ("sinkhorn", "0.3")):
+        result = runner.invoke(app, ["align", "--source", "erdiff_miller_co:source", "--target",
+                                     "erdiff_miller_co:target", "--method", method, "--denoise", level])
+        assert result.exit_code == 2 and "denoise: expected a finite number >= 0" in result.output, result.output

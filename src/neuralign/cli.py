@@ -132,6 +132,8 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
           seed: int = typer.Option(0, help="random seed"),
           calibration: str = typer.Option("none", help="none, or moments: map the aligned latents' mean and "
                                           "covariance onto the source latents' (target spikes only)"),
+          denoise: float = typer.Option(0.0, help="erdiff only: noise level of the diffusion prior's denoising "
+                                        "step on the aligned latents (0: none; 0.3 in the benchmarks)"),
           device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)")) -> None:
     """Align a target session to a source model; writes aligned latents, decoded behaviour and a summary."""
     import numpy as np
@@ -148,10 +150,15 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
         if calibration not in CALIBRATIONS or (method == "none" and calibration != "none"):
             raise ValueError(f"calibration: expected 'none' or 'moments' ('none' with --method none, which fits no "
                              f"read-in), got {calibration!r}.")
+        if not (np.isfinite(denoise) and denoise >= 0) or (denoise > 0 and method != "erdiff"):
+            raise ValueError(f"denoise: expected a finite number >= 0, and 0 unless --method erdiff (the only "
+                             f"method with a diffusion prior), got {denoise} with --method {method}.")
         source_data, target_data = _single(source), _single(target)
         model = SeqVAE.load(model_path) if model_path else SeqVAE(seed=seed, device=device).fit(source_data)
         cls = ALIGNERS[method]
         settings = {} if method == "none" else {"seed": seed, "device": device, "calibration": calibration}
+        if method == "erdiff":
+            settings["denoise"] = denoise
         aligner = cls(model, source=source_data, **settings).fit(target_data)
         out.mkdir(parents=True, exist_ok=True)
         arrays = {"latents": aligner.transform(target_data)}
