@@ -137,7 +137,8 @@ def test_align_command_writes_latents_and_summary(tmp_path):
     assert result.exit_code == 0, result.output
     with np.load(tmp_path / "out" / "aligned.npz") as saved:
         assert saved["latents"].shape == (24, 8, 2)
-    assert "Velocity R2" in (tmp_path / "out" / "summary.md").read_text()
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "Velocity R2" in summary and "calibration moments, denoise 0.0" in summary
 
 
 def test_align_command_rejects_supervised_and_unknown_methods(tmp_path):

@@ -168,7 +168,8 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
             with open(temporary, "wb") as handle:
                 np.savez(handle, **arrays)
         lines = [f"# neuralign align: {method}", "", f"source: {source} ({source_data})",
-                 f"target: {target} ({target_data})", ""]
+                 f"target: {target} ({target_data})", "",
+                 f"settings: seed {seed}, calibration {calibration}, denoise {denoise}", ""]
         if "behavior_decoded" in arrays and target_data.behavior is not None:
             from neuralign.metrics import r2_percent
 
