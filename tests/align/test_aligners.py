@@ -94,6 +94,13 @@ def test_erdiff_denoise_applies_the_priors_tweedie_step(model, sessions):
     np.testing.assert_allclose(aligner.transform(target), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(aligner.predict_behavior(target), model.decode_behavior(expected), rtol=1e-4,
                                atol=1e-5)
+    # configured together: calibration is fitted on the read-in's latents, not on denoised ones
+    both = ERDiff(model, source=source, prior=aligner.prior_, refine_epochs=0, calibration="moments", denoise=0.3,
+                  **FAST).fit(target)
+    raw = both.transform(target, calibration="none", denoise=0)
+    np.testing.assert_allclose(both.calibration_[0], raw[target.mask].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(both.transform(target), aligner.prior_.denoise(
+        torch.as_tensor(both.transform(target, denoise=0)), 0.3).numpy(), rtol=1e-5, atol=1e-6)
     for bad in (-0.1, float("nan")):
         with pytest.raises(ValueError, match="denoise: expected a finite number >= 0"):
             aligner.transform(target, denoise=bad)

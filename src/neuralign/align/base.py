@@ -286,7 +286,8 @@ class ReadInAligner(Aligner):
 
     def _fit_calibration(self, target: TrialData) -> None:
         """The moment map of ``calibration="moments"`` (module docstring): ``calibration_`` = (m_t, M, m_s)."""
-        aligned = self.transform(target, calibration="none")[target.mask].astype(np.float64)
+        # the base class's transform: a subclass's post-processing (ERDiff's denoising) comes after calibration
+        aligned = ReadInAligner.transform(self, target, calibration="none")[target.mask].astype(np.float64)
         source = self.source_latents_.cpu().numpy()[self.source.mask].astype(np.float64)
         whiten = _matrix_power(np.atleast_2d(np.cov(aligned.T)), -0.5)
         colour = _matrix_power(np.atleast_2d(np.cov(source.T)), 0.5)
