@@ -21,6 +21,9 @@ posterior mean under the learned prior (Efron 2011; the x0 prediction of a diffu
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -147,13 +150,9 @@ class TrajectoryDiffusion(nn.Module):
         _random.check_generator(generator)
         reference = self.data_scale
         x_init = _random.randn((n, self.n_time, self.latent_dim), reference, generator)
-        was_training = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             x0 = sample_reverse(self.denoiser, self.schedule, x_init, steps=steps, t_min=self.t_min,
                                 method=method, generator=generator)
-        finally:
-            self.train(was_training)
         return x0 * reference
 
     def noise_time(self, noise_level: float) -> float:
@@ -181,14 +180,20 @@ class TrajectoryDiffusion(nn.Module):
         x = self.to_scaled(z)
         t = torch.full((x.shape[0],), self.noise_time(noise_level), dtype=x.dtype, device=x.device)
         mu, sigma = self.schedule.mean_coef(t)[:, None, None], self.schedule.std(t)[:, None, None]
+        with self._eval_mode():
+            x_t = mu * x
+            x0 = (x_t - sigma * self.denoiser(x_t, t)) / mu
+        return x0 * self.data_scale.to(x0)
+
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """Eval mode (no dropout) inside the block, the previous mode restored after it."""
         was_training = self.training
         self.eval()
         try:
-            x_t = mu * x
-            x0 = (x_t - sigma * self.denoiser(x_t, t)) / mu
+            yield
         finally:
             self.train(was_training)
-        return x0 * self.data_scale.to(x0)
 
     def fit(self, latents: np.ndarray | torch.Tensor, *, max_epochs: int = 200, batch_size: int = 64,
             learning_rate: float = 1e-3, seed: int = 0, device: str | None = None, verbose: bool = False,
