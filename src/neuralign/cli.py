@@ -139,6 +139,7 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
     import numpy as np
 
     from neuralign._atomic import atomic_path
+    from neuralign._checks import positive_float
     from neuralign.align import ALIGNERS
     from neuralign.align.base import CALIBRATIONS
     from neuralign.models.seqvae import SeqVAE
@@ -150,7 +151,8 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
         if calibration not in CALIBRATIONS or (method == "none" and calibration != "none"):
             raise ValueError(f"calibration: expected 'none' or 'moments' ('none' with --method none, which fits no "
                              f"read-in), got {calibration!r}.")
-        if not (np.isfinite(denoise) and denoise >= 0) or (denoise > 0 and method != "erdiff"):
+        positive_float("denoise", denoise, allow_zero=True)
+        if denoise > 0 and method != "erdiff":
             raise ValueError(f"denoise: expected a finite number >= 0, and 0 unless --method erdiff (the only "
                              f"method with a diffusion prior), got {denoise} with --method {method}.")
         source_data, target_data = _single(source), _single(target)
