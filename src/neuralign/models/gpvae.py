@@ -162,8 +162,9 @@ class _GPVAEBase(Estimator):
             if kind == "gaussian":
                 mean, std = self.scales_[name]
                 array = (array - mean) / std
-            # C order: TrialData.subset's unit indexing leaves counts units-major, and every step's matmuls
-            # would copy a strided minibatch; writable: a restart worker's arrays are read-only memory maps
+            # C order: arrays from elsewhere may be strided (TrialData.subset laid counts out units-major before it
+            # was fixed), and every step's matmuls would copy a strided minibatch; writable: a restart worker's
+            # arrays are read-only memory maps
             out[f"x/{name}"] = torch.as_tensor(np.require(array, np.float32, ["C", "W"]), device=device)
             if kind == "poisson":  # constant per trial: computed once here, not at every step
                 out[f"lgamma/{name}"] = torch.lgamma(out[f"x/{name}"] + 1.0).sum(-1)  # sum_n log(x_n!) per bin
