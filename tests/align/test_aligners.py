@@ -172,7 +172,7 @@ def test_unfitted_source_model(sessions):
 
 
 def test_source_model_of_the_wrong_type(sessions):
-    with pytest.raises(TypeError, match="source_model: expected a fitted neuralign SeqVAE"):
+    with pytest.raises(TypeError, match="source_model: expected a fitted neuralign sequence model"):
         MMDMatching("model.pt", source=sessions[0])
 
 

@@ -58,7 +58,7 @@ from torch import nn
 
 from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
 from neuralign.data.trialdata import TrialData, check_trialdata
-from neuralign.models.seqvae import SeqVAE
+from neuralign.models.sequential import SequenceModel
 from neuralign.nn.matching import transport_cost
 from neuralign.train import LR_SCHEDULES, TrainConfig, resolve_device, train
 
@@ -116,11 +116,13 @@ class Aligner:
     name: ClassVar[str] = "aligner"
     supervised: ClassVar[bool] = False
 
-    def __init__(self, source_model: SeqVAE, *, source: TrialData | None = None) -> None:
-        if not isinstance(source_model, SeqVAE):
-            raise TypeError(f"source_model: expected a fitted neuralign SeqVAE, got {describe(source_model)}.")
+    def __init__(self, source_model: SequenceModel, *, source: TrialData | None = None) -> None:
+        if not isinstance(source_model, SequenceModel):
+            raise TypeError(f"source_model: expected a fitted neuralign sequence model (SeqVAE or LFADS), got "
+                            f"{describe(source_model)}.")
         if not source_model.fitted_:
-            raise ValueError("source_model: the SeqVAE is not fitted; call source_model.fit(source) first.")
+            raise ValueError(f"source_model: the {type(source_model).__name__} is not fitted; call "
+                             "source_model.fit(source) first.")
         self.source_model = source_model
         self.source = None if source is None else self._check_source(source)
         self.fitted_ = False
@@ -207,7 +209,7 @@ class ReadInAligner(Aligner):
     All candidates are trained side by side in one module (a stacked read-in, one encoder pass for all): the
     loss is the sum of the candidates' objectives, so each candidate's gradient is its own."""
 
-    def __init__(self, source_model: SeqVAE, *, source: TrialData, config: AlignConfig | None = None,
+    def __init__(self, source_model: SequenceModel, *, source: TrialData, config: AlignConfig | None = None,
                  **settings: Any) -> None:
         super().__init__(source_model, source=source)
         if self.source is None:
@@ -253,8 +255,7 @@ class ReadInAligner(Aligner):
         for parameter in self.network.parameters():
             parameter.requires_grad_(False)
         self.source_latents_ = torch.as_tensor(self.source_model.transform(self.source), device=device)
-        tensors = {"counts": torch.as_tensor(target.counts, device=device),
-                   "mask": torch.as_tensor(target.mask, device=device), **self.extra_tensors(target, device)}
+        tensors = {**_target_tensors(target, device), **self.extra_tensors(target, device)}
         torch.manual_seed(config.seed)  # random initial read-ins (init="random") are seeded
         read_ins = self._initial_read_ins(target, device)
         indices = list(range(len(read_ins)))
@@ -305,7 +306,7 @@ class ReadInAligner(Aligner):
     def _score(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
         # one candidate at a time: scoring covers all target trials, which need not fit in memory C times over
         with torch.no_grad():
-            latents = torch.stack([self._encode(self._module.read_in.layer(i), tensors["counts"], tensors["mask"])
+            latents = torch.stack([self._encode(self._module.read_in.layer(i), tensors)
                                    for i in range(len(self._module))])
         return np.asarray(self.selection_scores(latents), dtype=np.float64)
 
@@ -330,7 +331,7 @@ class ReadInAligner(Aligner):
         self._module.eval()
 
     def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
+        latents = self._encode(self._module.read_in, batch)
         return {"loss": self.objective(latents, self._source_resamples(latents), self._module).sum()}
 
     def _source_resamples(self, latents: torch.Tensor) -> torch.Tensor:
@@ -344,12 +345,17 @@ class ReadInAligner(Aligner):
             return draws.expand(n_candidates, *draws.shape[1:])
         return draws[torch.arange(n_candidates, device=latents.device) % self._replicas]
 
-    def _encode(self, read_in: nn.Module, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Latents of ``counts`` through ``read_in`` and the frozen encoder: (trials, time, d), or (C, trials,
-        time, d) for a stacked read-in."""
-        inputs = read_in(counts)
-        mean, _ = self.network.encoder(inputs.reshape(-1, *inputs.shape[-2:]))
-        return mean.reshape(*inputs.shape[:-1], mean.shape[-1]) * mask.unsqueeze(-1)
+    def _encode(self, read_in: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Latents of ``batch["counts"]`` through ``read_in`` and the frozen source model (its deterministic
+        latent path, ``latents_from_inputs``; ragged trials by ``batch["lengths"]``): (trials, time, d), or (C,
+        trials, time, d) for a stacked read-in."""
+        inputs = read_in(batch["counts"])
+        flat = inputs.reshape(-1, *inputs.shape[-2:])
+        lengths = batch.get("lengths")
+        if lengths is not None:
+            lengths = lengths.repeat(flat.shape[0] // lengths.shape[0])
+        latents = self.source_model.latents_from_inputs(flat, lengths)
+        return latents.reshape(*inputs.shape[:-1], latents.shape[-1]) * batch["mask"].unsqueeze(-1)
 
     def transform(self, target: TrialData, *, restart: int | None = None,
                   calibration: str | None = None) -> np.ndarray:
@@ -365,8 +371,7 @@ class ReadInAligner(Aligner):
             read_in = self.restart_read_ins_[restart]
         device = read_in.weight.device
         with torch.no_grad():
-            latents = self._encode(read_in, torch.as_tensor(target.counts, device=device),
-                                   torch.as_tensor(target.mask, device=device)).cpu().numpy()
+            latents = self._encode(read_in, _target_tensors(target, device)).cpu().numpy()
         if calibration == "moments":
             target_mean, matrix, source_mean = self.calibration_
             calibrated = (latents - target_mean) @ matrix + source_mean
@@ -418,6 +423,15 @@ class ReadInAligner(Aligner):
                     q[source_index, target_index] = signs[target_index] * flips[target_index]
                 maps.append(q)
         return maps
+
+
+def _target_tensors(target: TrialData, device: torch.device) -> dict[str, torch.Tensor]:
+    """``counts``, ``mask`` and, for ragged trials, ``lengths`` of the target as tensors on ``device``."""
+    tensors = {"counts": torch.as_tensor(target.counts, device=device),
+               "mask": torch.as_tensor(target.mask, device=device)}
+    if target.lengths is not None:
+        tensors["lengths"] = torch.as_tensor(target.lengths, device=device)
+    return tensors
 
 
 def _matrix_power(matrix: np.ndarray, power: float) -> np.ndarray:

@@ -112,7 +112,7 @@ class AdversarialMatching(ReadInAligner):
     name = "dann"
 
     def extra_modules(self) -> dict[str, nn.Module]:
-        features = self.source_model.config.latent_dim * self.source.n_time
+        features = self.source_model.latent_dim * self.source.n_time
         return {"critic": nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Linear(64, 1))}
 
     def objective(self, target_latents, source_latents, module):
@@ -201,7 +201,7 @@ class ConditionAverageReadIn(ReadInAligner):
         return (((latents - goal) ** 2) * weight).sum((-3, -2, -1)) / (weight.sum() * latents.shape[-1]).clamp(min=1)
 
     def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
+        latents = self._encode(self._module.read_in, batch)
         return {"loss": self._distance(latents, batch["goal"], batch["mask"]).sum()}
 
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
@@ -227,7 +227,7 @@ class TargetBehaviorReadIn(ReadInAligner):
         raise NotImplementedError("TargetBehaviorReadIn trains on behaviour, not on a matching objective.")
 
     def _loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        latents = self._encode(self._module.read_in, batch["counts"], batch["mask"])
+        latents = self._encode(self._module.read_in, batch)
         return {"loss": ((self.network.behavior_head(latents) - batch["behavior"]) ** 2).mean((-3, -2, -1)).sum()}
 
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 from neuralign.models.base import NotFittedError, load_model
 from neuralign.models.seqvae import SeqVAE, SeqVAEConfig
+from neuralign.models.lfads import LFADS, LFADSConfig
 from neuralign.models.multimodal import MultimodalVAE, MultimodalVAEConfig
 from neuralign.models.vocalvae import VocalVAE, VocalVAEConfig
 from neuralign.models.gpvae import GPVAE, GPVAEConfig, MMGPVAE, MMGPVAEConfig
 
-__all__ = ["MultimodalVAE", "MultimodalVAEConfig", "NotFittedError", "SeqVAE", "SeqVAEConfig", "load_model",
+__all__ = ["LFADS", "LFADSConfig", "MultimodalVAE", "MultimodalVAEConfig", "NotFittedError", "SeqVAE", "SeqVAEConfig", "load_model",
            "VocalVAE", "VocalVAEConfig", "GPVAE", "GPVAEConfig", "MMGPVAE", "MMGPVAEConfig"]
