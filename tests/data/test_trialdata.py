@@ -644,3 +644,30 @@ class TestFromWindows:
             TrialData.from_windows(recording(10), 2, bin_size=0.1, behavior=np.ones((9, 1)))
         with pytest.raises(ValueError, match="bin_size"):
             TrialData.from_windows(recording(10), 2, bin_size=-1.0)
+
+
+# ------------------------------------------------------------------------------------------------ rebin
+def test_rebin_sums_counts_and_averages_behaviour():
+    counts = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
+    behavior = np.arange(2 * 5 * 2, dtype=np.float32).reshape(2, 5, 2)
+    data = TrialData(counts, behavior=behavior, bin_size=0.01)
+    merged = data.rebin(2)
+    assert merged.counts.shape == (2, 2, 3) and merged.bin_size == pytest.approx(0.02)
+    np.testing.assert_array_equal(merged.counts[0, 0], counts[0, 0] + counts[0, 1])
+    np.testing.assert_array_equal(merged.behavior[1, 1], (behavior[1, 2] + behavior[1, 3]) / 2)
+    np.testing.assert_array_equal(data.rebin(1).counts, counts)
+
+
+def test_rebin_ragged_trials_keep_whole_groups():
+    counts = np.ones((2, 6, 1), dtype=np.float32)
+    counts[1, 3:] = 100.0  # padding of the second trial must not leak into its bins
+    merged = TrialData(counts, lengths=np.array([6, 3])).rebin(2)
+    np.testing.assert_array_equal(merged.lengths, [3, 1])
+    assert merged.counts[1, 0, 0] == 2.0 and np.all(merged.counts[1, 1:] == 0)
+
+
+@pytest.mark.parametrize("factor, match", [(0, "factor"), (7, "factor: 7 is longer than the trials"),
+                                           (1.5, "factor")])
+def test_rebin_bad_factor(factor, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        TrialData(np.ones((2, 6, 1))).rebin(factor)

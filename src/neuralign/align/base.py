@@ -84,6 +84,7 @@ class AlignConfig:
     explore_components: int = 3
     screen_epochs: int = 25
     replicas: int = 4
+    rotations: int = 0
     lr_schedule: str = "cosine"
     flip_probability: float = 0.25
     calibration: str = "none"
@@ -100,6 +101,7 @@ class AlignConfig:
             raise ValueError(f"explore_components: expected at most 5 (k! 2^k candidates: 3840 for k = 5), got "
                              f"{self.explore_components}.")
         positive_int("screen_epochs", self.screen_epochs)
+        positive_int("rotations", self.rotations, minimum=0)
         if self.screen_epochs > self.epochs:
             raise ValueError(f"screen_epochs: expected at most epochs ({self.epochs}), got {self.screen_epochs}.")
         fraction("flip_probability", self.flip_probability, open_interval=False)
@@ -165,8 +167,9 @@ class Aligner:
         return self.source_model.decode_behavior(self.transform(target))
 
 
-class _StackedReadIn(nn.Module):
-    """C linear read-ins side by side: (trials, time, units) -> (C, trials, time, out)."""
+class _StackedLinear(nn.Module):
+    """C linear maps side by side: (trials, time, in) shared by all, or (C, trials, time, in) one per candidate,
+    -> (C, trials, time, out). The read-ins (and a method's read-outs) of C candidates."""
 
     def __init__(self, layers: list[nn.Linear]) -> None:
         super().__init__()
@@ -174,6 +177,8 @@ class _StackedReadIn(nn.Module):
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            return torch.einsum("cbti,coi->cbto", x, self.weight) + self.bias[:, None, None, :]
         return torch.einsum("bti,coi->cbto", x, self.weight) + self.bias[:, None, None, :]
 
     def layer(self, index: int) -> nn.Linear:
@@ -187,11 +192,14 @@ class _StackedReadIn(nn.Module):
 
 
 class _Candidates(nn.Module):
-    """What the training loop optimises: C candidate read-ins, and any extra parts of a method per candidate."""
+    """What the training loop optimises: C candidate read-ins, optionally C target read-outs (a method that
+    scores the target's own spikes), and any extra parts of a method per candidate."""
 
-    def __init__(self, read_ins: list[nn.Linear], extras: list[dict[str, nn.Module]]) -> None:
+    def __init__(self, read_ins: list[nn.Linear], extras: list[dict[str, nn.Module]],
+                 read_outs: list[nn.Linear] | None = None) -> None:
         super().__init__()
-        self.read_in = _StackedReadIn(read_ins)
+        self.read_in = _StackedLinear(read_ins)
+        self.read_out = None if read_outs is None else _StackedLinear(read_outs)
         self.extras = nn.ModuleList([nn.ModuleDict(extra) for extra in extras])
 
     def __len__(self) -> int:
@@ -199,8 +207,9 @@ class _Candidates(nn.Module):
 
     def select(self, keep: list[int]) -> "_Candidates":
         """A new module holding copies of candidates ``keep``, in that order."""
+        read_outs = None if self.read_out is None else [self.read_out.layer(index) for index in keep]
         return _Candidates([self.read_in.layer(index) for index in keep],
-                           [dict(copy.deepcopy(self.extras[index])) for index in keep])
+                           [dict(copy.deepcopy(self.extras[index])) for index in keep], read_outs)
 
 
 class ReadInAligner(Aligner):
@@ -256,6 +265,7 @@ class ReadInAligner(Aligner):
             parameter.requires_grad_(False)
         self.source_latents_ = torch.as_tensor(self.source_model.transform(self.source), device=device)
         tensors = {**_target_tensors(target, device), **self.extra_tensors(target, device)}
+        self._target = tensors
         torch.manual_seed(config.seed)  # random initial read-ins (init="random") are seeded
         read_ins = self._initial_read_ins(target, device)
         indices = list(range(len(read_ins)))
@@ -280,6 +290,7 @@ class ReadInAligner(Aligner):
         self._replicas = 1
         self.refine(tensors)
         self.read_in_ = self._module.read_in.layer(0)
+        self.read_out_ = None if self._module.read_out is None else self._module.read_out.layer(0)
         self.n_target_units_ = target.n_units
         self.fitted_ = True
         self._fit_calibration(target)
@@ -299,7 +310,8 @@ class ReadInAligner(Aligner):
         (candidate-major), with fresh seeded extra modules."""
         torch.manual_seed(self.config.seed)
         chosen = [read_ins[i] for i in indices for _ in range(replicas)]
-        self._module = _Candidates(chosen, [self.extra_modules() for _ in chosen]).to(device)
+        read_outs = self.initial_read_outs(chosen)
+        self._module = _Candidates(chosen, [self.extra_modules() for _ in chosen], read_outs).to(device)
         self._replicas = replicas
         self.prepare_candidates()
 
@@ -312,6 +324,11 @@ class ReadInAligner(Aligner):
 
     def prepare_candidates(self) -> None:
         """Hook called once before the candidates are trained (e.g. to move method state to the device)."""
+
+    def initial_read_outs(self, read_ins: list[nn.Linear]) -> list[nn.Linear] | None:
+        """Target read-outs trained with the candidates (None: the method has none), one per initial read-in
+        (the target tensors are ``self._target``)."""
+        return None
 
     def refine(self, tensors: dict[str, torch.Tensor]) -> None:
         """Hook called on the selected candidate (``self._module``, one candidate) before it becomes the result."""
@@ -422,6 +439,13 @@ class ReadInAligner(Aligner):
                 for target_index, source_index in enumerate(order):
                     q[source_index, target_index] = signs[target_index] * flips[target_index]
                 maps.append(q)
+        for angle in 2 * np.pi * np.arange(self.config.rotations) / max(self.config.rotations, 1):
+            for mirror in (1.0, -1.0):  # a rotation of the top two components' plane, and its mirror image
+                q = np.diag(signs.astype(np.float64))
+                rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+                q[:2, :2] = rotation @ np.diag([1.0, mirror]) @ np.diag(signs[:2])
+                if not any(np.allclose(q, other) for other in maps):
+                    maps.append(q)
         return maps
 
 

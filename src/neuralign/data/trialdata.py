@@ -211,6 +211,39 @@ class TrialData:
         return dataclasses.replace(self, counts=smooth_along_time(self.counts, sigma_bins, mask),
                                    meta=dict(self.meta))
 
+    def rebin(self, factor: int) -> "TrialData":
+        """A copy with ``factor`` consecutive bins merged: counts summed, behaviour and latents averaged, bin size
+        multiplied; trailing bins that do not fill a group are dropped, and a ragged trial keeps its whole groups
+        (at least one).
+
+        counts (trials, time, units) -> (trials, time // factor, units)."""
+        factor = positive_int("factor", factor)
+        n_time = self.n_time // factor
+        if n_time < 1:
+            raise ValueError(f"factor: {factor} is longer than the trials ({self.n_time} bins); expected at most "
+                             f"{self.n_time}.")
+        mask = self.mask[:, :n_time * factor, None]
+
+        def merge(array: np.ndarray | None, total: bool) -> np.ndarray | None:
+            if array is None:
+                return None
+            grouped = (array[:, :n_time * factor] * mask).reshape(self.n_trials, n_time, factor, -1)
+            if total:
+                return grouped.sum(2)
+            return grouped.sum(2) / np.maximum(mask.reshape(self.n_trials, n_time, factor, 1).sum(2), 1)
+
+        lengths = None if self.lengths is None else np.maximum(self.lengths // factor, 1)
+        valid = np.ones((self.n_trials, n_time, 1)) if lengths is None else \
+            (np.arange(n_time)[None, :] < lengths[:, None])[..., None]
+
+        def merged(array: np.ndarray | None, total: bool) -> np.ndarray | None:
+            out = merge(array, total)
+            return None if out is None else out * valid  # a partly valid last group is padding: zero
+
+        return dataclasses.replace(self, counts=merged(self.counts, True), behavior=merged(self.behavior, False),
+                                   latents=merged(self.latents, False), lengths=lengths,
+                                   bin_size=self.bin_size * factor, meta=dict(self.meta))
+
     def to_tensors(self, device: Any = None, dtype: Any = None) -> dict[str, Any]:
         """The arrays as torch tensors: keys ``counts``, ``mask`` and, where present, ``behavior``,
         ``labels``, ``latents``. Float arrays get ``dtype`` (default float32)."""

@@ -65,12 +65,17 @@ def gaussian_kl(x: torch.Tensor, y: torch.Tensor, *, ridge: float = 1e-3) -> tor
     """KL divergence between Gaussians fitted to x and y (ridge added to both covariances)."""
     x, y = _check_pair(x, y)
     eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-    cov_x, cov_y = _covariance(x) + ridge * eye, _covariance(y) + ridge * eye
+    return gaussian_kl_moments(x.mean(-2), _covariance(x) + ridge * eye, y.mean(-2), _covariance(y) + ridge * eye)
+
+
+def gaussian_kl_moments(mean_x: torch.Tensor, cov_x: torch.Tensor, mean_y: torch.Tensor,
+                        cov_y: torch.Tensor) -> torch.Tensor:
+    """KL( N(mean_x, cov_x) || N(mean_y, cov_y) ): means (..., d), covariances (..., d, d), broadcastable."""
     precision_y = torch.linalg.inv(cov_y)
-    difference = (y.mean(-2) - x.mean(-2)).unsqueeze(-1)
+    difference = (mean_y - mean_x).unsqueeze(-1)
     trace = (precision_y * cov_x.mT).sum((-2, -1))
     mahalanobis = (difference.mT @ precision_y @ difference)[..., 0, 0]
-    return 0.5 * (trace + mahalanobis - x.shape[-1] + torch.logdet(cov_y) - torch.logdet(cov_x))
+    return 0.5 * (trace + mahalanobis - mean_x.shape[-1] + torch.logdet(cov_y) - torch.logdet(cov_x))
 
 
 def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, *, scales: tuple[float, ...] = (0.5, 1.0, 2.0)) -> torch.Tensor:
