@@ -105,10 +105,10 @@ class ERDiff(ReadInAligner):
         """Fit (once) the diffusion prior on the source's posterior-mean latent trajectories."""
         if self.prior_ is None:
             latents = self.source_model.transform(self.source)
+            torch.manual_seed(self.config.seed)  # the denoiser's initial weights: the same seed, the same prior
             denoiser = SpatioTemporalDenoiser(latents.shape[1], latents.shape[2], width=self.prior_width,
                                               n_blocks=self.prior_blocks, spatial=self.spatial,
                                               temporal=self.temporal)
-            torch.manual_seed(self.config.seed)
             self.prior_ = TrajectoryDiffusion(denoiser).fit(
                 latents, max_epochs=self.prior_epochs, batch_size=64, learning_rate=2e-3, seed=self.config.seed,
                 device=self.config.device, verbose=self.config.verbose,
