@@ -16,7 +16,7 @@ from neuralign.align import (AdversarialMatching, ConditionAverageAffine, Condit
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.models import SeqVAE
-from neuralign.nn.matching import sinkhorn_cost, transport_cost
+from neuralign.nn.matching import sinkhorn_divergence, transport_cost
 
 FAST = dict(epochs=3, screen_epochs=1, restarts=2, explore_components=1, verbose=False, batch_size=16)
 
@@ -314,8 +314,8 @@ def test_erdiff_chooses_by_the_exact_transport_cost_by_default(model, sessions):
     assert np.shape(aligner.replica_scores_) == (2, 4)  # FAST keeps 2 candidates; 4 replicas each by default
     by_matching = ERDiff(model, source=source, prior=aligner.prior_, refine_epochs=0, selection="matching",
                          replicas=1, **FAST).fit(target)
-    expected = [float(sinkhorn_cost(torch.as_tensor(by_matching.transform(target, restart=i)).flatten(-2),
-                                    source_latents)) for i in range(len(by_matching.restart_scores_))]
+    expected = [float(sinkhorn_divergence(torch.as_tensor(by_matching.transform(target, restart=i)).flatten(-2),
+                                          source_latents)) for i in range(len(by_matching.restart_scores_))]
     np.testing.assert_allclose(by_matching.restart_scores_, expected, rtol=1e-4)
     with pytest.raises(ValueError, match="selection: expected one of"):
         ERDiff(model, source=source, selection="best")
