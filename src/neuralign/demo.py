@@ -151,7 +151,7 @@ Times: SeqVAE fit {metrics['fit_seconds']:.1f} s ({metrics['epochs']} epochs); d
 Both target rows decode with the same frozen source behaviour head; only the target read-in differs. Without
 alignment the target latents form a rotated or mirrored ring of reach directions. ERDiff, without labels, screens
 48 candidate read-ins (every signed permutation of the top 3 principal components), trains the best 8 four times
-each on the Sinkhorn OT cost to the source's latent trajectories, keeps the candidate with the lowest median exact
+each on the Sinkhorn divergence to the source's latent trajectories, keeps the candidate with the lowest median exact
 OT cost, and refines it on a diffusion prior trained on the source's trajectories. Here the winner's cost was
 {metrics['erdiff_selection_margin_percent']:.1f} % below the runner-up's: a small margin means that the data
 barely separate the candidates, and a mirrored map can win (a negative R2 above). On the benchmark's split

@@ -5,7 +5,7 @@ Unsupervised (target spikes only):
   nothing ties its latents to the source's.
 - MomentMatching (NoMAD-like): KL between Gaussians fitted to target and source latent states (all bins).
 - MMDMatching (RDA-MMD-like): RBF-MMD^2 between target and source latent trajectories.
-- SinkhornMatching: entropic OT cost between target and source latent trajectories.
+- SinkhornMatching: debiased Sinkhorn divergence between target and source latent trajectories.
 - AdversarialMatching (DANN-like): a domain classifier on trajectories trained through gradient reversal.
 Supervised references (use target labels or behaviour; flagged ``supervised = True``):
 - ConditionAverageAffine: affine map from target PCA factors to source latents fitted on condition averages.
@@ -25,7 +25,7 @@ from torch import nn
 
 from neuralign.align.base import Aligner, ReadInAligner, _principal_axes
 from neuralign.data.trialdata import TrialData
-from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_cost
+from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_divergence
 
 
 def _trajectories(latents: torch.Tensor) -> torch.Tensor:
@@ -80,13 +80,13 @@ class MMDMatching(ReadInAligner):
 
 
 class SinkhornMatching(ReadInAligner):
-    """Minimise the entropic OT cost between latent trajectory sets; the candidate kept is the one with the
-    lowest exact OT cost (``transport_cost``) to the source trajectories."""
+    """Minimise the debiased Sinkhorn divergence (``sinkhorn_divergence``) between latent trajectory sets; the
+    candidate kept is the one with the lowest exact OT cost (``transport_cost``) to the source trajectories."""
 
     name = "sinkhorn"
 
     def objective(self, target_latents, source_latents, module):
-        return sinkhorn_cost(_trajectories(target_latents), _trajectories(source_latents))
+        return sinkhorn_divergence(_trajectories(target_latents), _trajectories(source_latents))
 
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
         return self.transport_scores(target_latents)

@@ -8,8 +8,8 @@ trained on the source's latent trajectories, with a Sinkhorn OT regulariser (Wan
    only the target read-in W_t is fitted, from label-free PCA initialisations covering every signed permutation
    of the top target components (``align.base``: 48 screened to 8, each trained as 4 copies on their own source
    resamples, side by side); each minimises the
-   set distance D(Z_t, Z_s) between target and source latent trajectories (Sinkhorn OT by default, RBF-MMD as
-   an option), Z_t = encoder(W_t X_t).
+   set distance D(Z_t, Z_s) between target and source latent trajectories (the debiased Sinkhorn divergence
+   by default, RBF-MMD as an option), Z_t = encoder(W_t X_t).
 3. Selection: by default the candidate with the lowest exact (unregularised) OT cost between its target
    trajectories and the source's (``selection="transport"``); ``selection="matching"`` uses D itself, and
    ``selection="bound"`` keeps the candidate whose trajectories are most likely under the prior, i.e. with the lowest
@@ -42,9 +42,9 @@ from neuralign.align.base import AlignConfig, ReadInAligner
 from neuralign.data.trialdata import TrialData
 from neuralign.diffusion import SpatioTemporalDenoiser, TrajectoryDiffusion, score_matching_bound
 from neuralign.models.seqvae import SeqVAE
-from neuralign.nn.matching import rbf_mmd2, sinkhorn_cost
+from neuralign.nn.matching import rbf_mmd2, sinkhorn_divergence
 
-MATCHING = {"mmd": rbf_mmd2, "sinkhorn": sinkhorn_cost, "none": None}
+MATCHING = {"mmd": rbf_mmd2, "sinkhorn": sinkhorn_divergence, "none": None}
 
 
 class ERDiff(ReadInAligner):
@@ -57,7 +57,8 @@ class ERDiff(ReadInAligner):
     prior : an already fitted TrajectoryDiffusion over source latents (else one is fitted on first use).
     prior_epochs, prior_width, prior_blocks : the prior's training length and denoiser size.
     spatial, temporal : switch the denoiser's spatial / temporal attention layers (ablations).
-    matching : ``"mmd"``, ``"sinkhorn"`` or ``"none"``: the set distance added to the bound.
+    matching : ``"mmd"`` (RBF-MMD^2), ``"sinkhorn"`` (debiased Sinkhorn divergence) or ``"none"``: the set
+        distance added to the bound.
     matching_weight : its weight.
     n_t : (t, eps) draws per trajectory and step for the bound.
     drift : ``"sde"`` or ``"probability_flow"`` (see ``diffusion.likelihood``).
@@ -105,10 +106,10 @@ class ERDiff(ReadInAligner):
         """Fit (once) the diffusion prior on the source's posterior-mean latent trajectories."""
         if self.prior_ is None:
             latents = self.source_model.transform(self.source)
+            torch.manual_seed(self.config.seed)  # the denoiser's initial weights: the same seed, the same prior
             denoiser = SpatioTemporalDenoiser(latents.shape[1], latents.shape[2], width=self.prior_width,
                                               n_blocks=self.prior_blocks, spatial=self.spatial,
                                               temporal=self.temporal)
-            torch.manual_seed(self.config.seed)
             self.prior_ = TrajectoryDiffusion(denoiser).fit(
                 latents, max_epochs=self.prior_epochs, batch_size=64, learning_rate=2e-3, seed=self.config.seed,
                 device=self.config.device, verbose=self.config.verbose,

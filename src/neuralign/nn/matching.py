@@ -8,9 +8,12 @@ alignments be scored against one source set in a single call.
 - gaussian_kl: KL( N(mean_x, cov_x) || N(mean_y, cov_y) ) between Gaussians fitted to the two sets
   (NoMAD-style moment matching).
 - rbf_mmd2: unbiased MMD^2 with an RBF kernel, bandwidths a list of multiples of the median distance of y.
-- sinkhorn_cost: transport cost <P, C> under the entropic optimal plan P (POT's batched log-domain Sinkhorn)
-  between uniform weights, with a squared-Euclidean cost C; P is computed without gradients and the gradient
-  flows through C (the envelope theorem: the plan's own dependence on C does not enter at the optimum).
+- sinkhorn_divergence: the debiased Sinkhorn divergence S_eps(x, y) = OT_eps(x, y) - OT_eps(x, x) / 2 -
+  OT_eps(y, y) / 2 (Feydy et al. 2019), OT_eps the entropic OT value (transport cost plus eps KL) between uniform
+  weights with a squared-Euclidean cost, by POT's batched log-domain Sinkhorn. S_eps is 0 at x = y and positive
+  otherwise; the entropic transport cost <P, C> alone is not (it is positive at x = y and can fall when x
+  shrinks towards its mean, a pull towards smaller latents). Plans are computed without gradients and the
+  gradient flows through C (the envelope theorem: the plan's own dependence on C does not enter at the optimum).
 - transport_cost: the exact (unregularised) optimal transport cost with the same squared-Euclidean cost (POT's
   network-simplex ``ot.emd2``), without gradients: a score, not a training loss. The entropic plan blurs fine
   structure; the exact cost separates a right alignment from a mirrored one by a wider margin (README).
@@ -24,6 +27,8 @@ from types import ModuleType
 
 import numpy as np
 import torch
+
+from neuralign._checks import positive_float, positive_int
 
 
 def _pot() -> ModuleType:
@@ -93,19 +98,60 @@ def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, *, scales: tuple[float, ...] = (0
             - 2 * k_xy.mean((-2, -1)))
 
 
-def sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, *, reg: float = 0.1, iterations: int = 30) -> torch.Tensor:
-    """Transport cost between the uniform empirical measures of x and y under the entropic optimal plan.
+def _entropic_transport(cost: torch.Tensor, eps: torch.Tensor, iterations: int) -> torch.Tensor:
+    """Entropic OT value OT_eps = <P, C> + eps KL(P || a b^T) between uniform weights a, b, per batch entry.
 
-    ``reg`` is relative to the mean squared distance (each cost matrix is normalised by its mean for the plan)."""
+    cost: (B, n, m) squared distances; eps: (B,) detached. P is POT's log-domain Sinkhorn plan for cost / eps,
+    computed without gradients (stopped once the row marginals are within 1e-6 of uniform, relative, or after
+    ``iterations``); the gradient flows through C only (envelope theorem: d OT_eps / d C = P at the optimum)."""
     solve_batch = _pot().batch.solve_batch
+    n, m = cost.shape[-2:]
+    with torch.no_grad():
+        scaled = cost / eps[:, None, None]
+        u, v = solve_batch(scaled, 1.0, max_iter=iterations, tol=1e-6 / n ** 0.5, method="log_sinkhorn",
+                           grad="detach").potentials
+        log_plan = u[:, :, None] + v[:, None, :] - scaled  # log P, exact in the log domain
+        plan = log_plan.exp()
+        kl = (plan * (log_plan + np.log(n * m))).sum((-2, -1))
+    return (plan * cost).sum((-2, -1)) + eps * kl
+
+
+def sinkhorn_divergence(x: torch.Tensor, y: torch.Tensor, *, reg: float = 0.1,
+                        iterations: int = 100) -> torch.Tensor:
+    """Debiased Sinkhorn divergence between the uniform empirical measures of x and y (Feydy et al. 2019).
+
+    S_eps(x, y) = OT_eps(x, y) - OT_eps(x, x) / 2 - OT_eps(y, y) / 2, where OT_eps(x, y) = min_P <P, C> +
+    eps KL(P || a b^T) over plans P with uniform marginals a, b, and C the squared-Euclidean cost. S_eps >= 0,
+    with S_eps = 0 only when the two sets are equal as distributions; unlike the transport cost <P, C> alone it
+    does not reward shrinking one set towards its mean.
+
+    Parameters
+    ----------
+    x : (..., n, features) tensor.
+    y : (..., m, features) tensor; leading dimensions broadcast with x's.
+    reg : entropic scale relative to the data: eps = reg * (mean squared distance within x + mean squared
+        distance within y) / 2, per batch entry and detached (about reg * (tr Cov x + tr Cov y)); the same eps
+        serves the three terms. Small reg approaches the exact transport cost and needs more iterations.
+    iterations : most Sinkhorn iterations per term (each stops earlier once its plan's marginals are within
+        1e-6 of uniform, relative). On the monkey pair's latent trajectories at reg = 0.1, 100 leave a relative
+        marginal error of about 1e-5; small, low-dimensional sets converge more slowly (30 points in 3-D: 600).
+
+    Returns
+    -------
+    (...) tensor: S_eps per batch entry, differentiable in x and y. The gradient is the envelope-theorem one,
+    exact for S at this eps once Sinkhorn has converged: each plan is held fixed, and so is eps (a finite
+    difference of this function, where eps moves with x and y, differs away from x = y).
+    """
+    reg = positive_float("reg", reg)
+    iterations = positive_int("iterations", iterations)
     x, y = _check_pair(x, y)
     batch = x.shape[:-2]
-    cost = torch.cdist(x, y) ** 2
-    flat = cost.reshape(-1, *cost.shape[-2:])
+    pairs = [(x, y), (x, x), (y, y)]
+    costs = [(torch.cdist(a, b) ** 2).reshape(-1, a.shape[-2], b.shape[-2]) for a, b in pairs]
     with torch.no_grad():
-        scaled = flat / flat.mean((-2, -1), keepdim=True).clamp(min=1e-8)
-        plan = solve_batch(scaled, reg, max_iter=iterations, tol=0.0, method="log_sinkhorn", grad="detach").plan
-    return (plan * flat).sum((-2, -1)).reshape(batch)
+        eps = (reg * (costs[1].mean((-2, -1)) + costs[2].mean((-2, -1))) / 2).clamp(min=1e-12)
+    cross, self_x, self_y = (_entropic_transport(cost, eps, iterations) for cost in costs)
+    return (cross - self_x / 2 - self_y / 2).reshape(batch)
 
 
 def transport_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
