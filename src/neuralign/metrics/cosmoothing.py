@@ -23,10 +23,10 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
-from neuralign._checks import as_array, describe, fraction, positive_float, positive_int
-from neuralign.metrics.decoding import RidgeDecoder, _check_mask, flatten_pair, flatten_trials
+from neuralign._checks import as_array, describe, fraction, positive_int
+from neuralign.metrics.decoding import (RidgeDecoder, _check_mask, check_penalties, fitted_features, flatten_pair,
+                                        flatten_trials)
 from neuralign.metrics.spikes import RATE_FLOOR, bits_per_spike
 
 DEFAULT_GLM_ALPHAS: tuple[float, ...] = tuple(float(alpha) for alpha in np.logspace(-3, 2, 6))
@@ -204,17 +204,11 @@ class PoissonReadout(BaseEstimator):
         self._check_params()
 
     def _check_params(self) -> np.ndarray:
-        alphas = as_array("alphas", self.alphas, dtype=np.float64)
-        if alphas.ndim > 1:
-            raise ValueError(f"alphas: expected a 1-D sequence of penalties, got {describe(alphas)}.")
-        for alpha in alphas.reshape(-1):
-            positive_float("alphas", float(alpha))
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise TypeError(f"standardize: expected True or False, got {describe(self.standardize)}.")
+        alphas = check_penalties(self.alphas, self.standardize)
         positive_int("n_folds", self.n_folds, minimum=2)
         positive_int("max_iter", self.max_iter)
         positive_int("seed", self.seed, minimum=0)
-        return np.sort(alphas.reshape(-1))[::-1]  # strongest first: each fit warm-starts the next
+        return np.sort(alphas)[::-1]  # strongest first: each fit warm-starts the next
 
     def _scaler(self) -> StandardScaler:
         return StandardScaler(with_mean=self.standardize, with_std=self.standardize)
@@ -292,11 +286,7 @@ class PoissonReadout(BaseEstimator):
         -------
         (trials, time, units) float64.
         """
-        check_is_fitted(self, ["coef_", "n_features_in_"])
-        feats = as_array("features", features, dtype=None, ndim=3, finite=False)
-        if feats.shape[2] != self.n_features_in_:
-            raise ValueError(f"features: expected {self.n_features_in_} features in the last axis as seen in fit, "
-                             f"got shape {feats.shape}.")
+        feats = fitted_features(self, features)
         valid = np.ones(feats.shape[:2], bool) if mask is None else _check_mask(mask, feats.shape[:2], "features")
         x = self.scaler_.transform(flatten_trials(feats, valid, name="features"))
         rates = np.zeros(feats.shape[:2] + (self.coef_.shape[0],))
