@@ -264,7 +264,7 @@ def test_cosmoothing_scores_reports_each_metric(session):
     scores = cosmoothing_scores(features[train], counts[train], features[test], counts[test], session["heldout"],
                                 train_behavior=session["behavior"][train], test_behavior=session["behavior"][test],
                                 test_labels=session["labels"][test], psth_counts=counts,
-                                psth_labels=session["labels"])
+                                psth_labels=session["labels"], psth_mask=np.ones(counts.shape[:2], bool))
     assert set(scores) == {"co_bps", "velocity_r2_percent", "psth_r2"}
     assert scores["co_bps"] > 0 and scores["velocity_r2_percent"] > 50 and scores["psth_r2"] > 0
     readout = PoissonReadout().fit(features[train], counts[train][..., session["heldout"]])
@@ -281,6 +281,7 @@ def test_cosmoothing_scores_reports_each_metric(session):
     ({"train_behavior": np.zeros((27, 12, 2))}, ValueError, "train_behavior"),
     ({"psth_counts": np.ones((36, 12, 8))}, ValueError, "psth_labels"),
     ({"psth_counts": np.ones((36, 12, 8)), "psth_labels": np.zeros(36, int)}, ValueError, "test_labels"),
+    ({"psth_mask": np.ones((36, 12), bool)}, ValueError, "psth_mask"),
     ({"test_labels": np.zeros(5, int)}, ValueError, "labels"),
     ({"readout": "glm"}, TypeError, "readout"),
     ({"test_counts": np.ones((9, 12, 7))}, ValueError, "test_counts"),

@@ -122,7 +122,7 @@ def evaluate(method: Callable[..., Features], data: TrialData, *, dataset: str, 
                                                      seed=seed, quick=quick, dataset=dataset)
     fit_seconds = time.perf_counter() - started
     conditions = {} if data.labels is None else {"test_labels": test.labels, "psth_counts": data.counts,
-                                                  "psth_labels": data.labels}
+                                                  "psth_labels": data.labels, "psth_mask": data.mask}
     scores = cosmoothing_scores(train_features, train.counts, test_features, test.counts, heldout,
                                 train_behavior=train.behavior, test_behavior=test.behavior,
                                 train_mask=train.mask, test_mask=test.mask,

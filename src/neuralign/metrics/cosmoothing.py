@@ -1,8 +1,8 @@
 """Co-smoothing (Neural Latents Benchmark, Pei et al. 2021): predict held-out neurons from held-in ones.
 
 Neurons are split into held-in and held-out (:func:`split_neurons`). A method turns the held-in spikes of each
-trial into per-bin features (smoothed spikes, latents, factors); a Poisson GLM read-out (:class:`PoissonReadout`)
-maps the features to every neuron's rate, fitted on training trials; on test trials:
+trial into per-bin features (smoothed spikes, latents, factors); Poisson GLM read-outs (:class:`PoissonReadout`)
+map the features to the held-out and the held-in neurons' rates, fitted on training trials; on test trials:
 
     co-bps   = [LL(rates) - LL(null)] / (N_sp ln 2)        over held-out neurons (``spikes.bits_per_spike``)
     vel R2   = R2 of a ridge decoder from the predicted rates of all neurons to behaviour, fitted on training
@@ -191,7 +191,7 @@ class PoissonReadout(BaseEstimator):
     Attributes (after ``fit``)
     --------------------------
     alpha_ : the chosen penalty. coef_ : (units, k) weights on the (standardised) features. intercept_ : (units,).
-    scaler_ : the fitted StandardScaler, or None. n_features_in_ : k.
+    scaler_ : the fitted StandardScaler (the identity when not ``standardize``). n_features_in_ : k.
     """
 
     def __init__(self, *, alphas: Any = DEFAULT_GLM_ALPHAS, n_folds: int = 3, standardize: bool = True,
@@ -310,7 +310,7 @@ def _check_heldout(heldout: Any, n_units: int) -> np.ndarray:
 def cosmoothing_scores(train_features: Any, train_counts: Any, test_features: Any, test_counts: Any,
                        heldout: Any, *, train_behavior: Any = None, test_behavior: Any = None,
                        test_labels: Any = None, psth_counts: Any = None, psth_labels: Any = None,
-                       train_mask: Any = None, test_mask: Any = None,
+                       psth_mask: Any = None, train_mask: Any = None, test_mask: Any = None,
                        readout: PoissonReadout | None = None) -> dict[str, float]:
     """Co-smoothing scores of features computed from held-in spikes, through Poisson GLM read-outs.
 
@@ -330,6 +330,7 @@ def cosmoothing_scores(train_features: Any, train_counts: Any, test_features: An
     test_labels : optional (test trials,) conditions, for psth R2.
     psth_counts, psth_labels : optional reference trials for the empirical PSTHs (e.g. all trials of the
         session, as NLB): (reference trials, time, units) and (reference trials,); default the test trials.
+    psth_mask : optional boolean (reference trials, time) valid bins of ``psth_counts``.
     train_mask, test_mask : optional boolean (trials, time) valid bins.
     readout : the read-outs' settings (default ``PoissonReadout()``).
 
@@ -348,6 +349,9 @@ def cosmoothing_scores(train_features: Any, train_counts: Any, test_features: An
         raise ValueError("train_behavior: pass both train_behavior and test_behavior, or neither.")
     if (psth_counts is None) != (psth_labels is None):
         raise ValueError("psth_labels: pass both psth_counts and psth_labels, or neither.")
+    if psth_mask is not None and psth_counts is None:
+        raise ValueError("psth_mask: only meaningful with psth_counts (other reference trials); the test trials "
+                         "use test_mask.")
     if psth_labels is not None and test_labels is None:
         raise ValueError("test_labels: psth R2 needs the conditions of the test trials; pass test_labels.")
     if not isinstance(readout, (PoissonReadout, type(None))):
@@ -373,7 +377,7 @@ def cosmoothing_scores(train_features: Any, train_counts: Any, test_features: An
         decoder = RidgeDecoder().fit(train_rates, train_behavior, train_mask)
         scores["velocity_r2_percent"] = decoder.score(test_rates, test_behavior, test_mask)
     if test_labels is not None:
-        reference = {} if psth_counts is None else {"reference_labels": psth_labels}
+        reference = {} if psth_counts is None else {"reference_labels": psth_labels, "reference_mask": psth_mask}
         scores["psth_r2"] = psth_r2(test_rates, counts_test if psth_counts is None else psth_counts, test_labels,
                                     test_mask, **reference)
     return scores
