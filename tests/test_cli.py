@@ -122,6 +122,36 @@ def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     assert "torch" in saved["env"]
 
 
+def test_bench_seed_set_reaches_benchmarks_that_take_it(tmp_path, monkeypatch):
+    import types
+
+    from neuralign import bench
+    from neuralign.bench import Row
+
+    seen = []
+
+    def with_seed_sets(*, quick, seeds, progress, seed_set="reporting"):
+        seen.append(seed_set)
+        return [Row.from_values("m", "s", "r2", [1.0], 0.5)]
+
+    def without(*, quick, seeds, progress):
+        return [Row.from_values("m", "s", "r2", [1.0], 0.5)]
+
+    for name, run in (("fake_sets", with_seed_sets), ("fake_plain", without)):
+        monkeypatch.setitem(bench.BENCHMARKS, name, f"{name}_module")
+        monkeypatch.setitem(__import__("sys").modules, f"{name}_module", types.SimpleNamespace(run=run))
+    out = tmp_path / "b.json"
+    result = runner.invoke(app, ["bench", "fake_sets", "--seed-set", "tuning", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert seen == ["tuning"] and json.loads(out.read_text())["seed_set"] == "tuning"
+    result = runner.invoke(app, ["bench", "fake_sets"])
+    assert result.exit_code == 0 and seen == ["tuning", "reporting"]  # the benchmark's default
+    result = runner.invoke(app, ["bench", "fake_plain", "--seed-set", "tuning"])
+    assert result.exit_code == 2 and "seed_set" in result.output and "single seed set" in result.output
+    result = runner.invoke(app, ["bench", "fake_sets", "--seed-set", "final"])
+    assert result.exit_code == 2 and "seed_set" in result.output
+
+
 def test_align_command_writes_latents_and_summary(tmp_path):
     sessions = load("synthetic_reach_sessions", n_trials=24, n_time=8, n_units=(10, 9), seed=0)
     io.save(sessions[0], tmp_path / "source.npz")

@@ -198,14 +198,17 @@ def demo(out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="rep
 def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
           quick: bool = typer.Option(False, help="a short run that finishes in minutes on 2 CPU cores"),
           seeds: Optional[int] = typer.Option(None, help="number of seeds (default: the benchmark's)"),
-          out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output file")) -> None:
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output file"),
+          seed_set: Optional[str] = typer.Option(None, "--seed-set",
+                                                 help="tuning (seeds 0, 1, ...) or reporting (100, 101, ...), "
+                                                      "for benchmarks that keep them apart, e.g. cosmooth")) -> None:
     """Run a benchmark: prints a table and writes JSON."""
     from neuralign.bench import run_benchmark
 
     try:
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-        run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None)
+        run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None, seed_set=seed_set)
     except (ValueError, TypeError) as error:
         _fail(str(error))
     if out is not None:

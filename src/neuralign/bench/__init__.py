@@ -1,7 +1,8 @@
 """Benchmarks, one module per benchmark, run by ``neuralign bench NAME``.
 
-Each benchmark module defines ``run(*, quick: bool, seeds: int, progress) -> list[Row]``. The runner here
-times nothing itself: rows carry their own ``seconds``. Output JSON: ``{"benchmark": NAME, "rows": [{"method",
+Each benchmark module defines ``run(*, quick: bool, seeds: int, progress) -> list[Row]``; one that keeps
+tuning and reporting seeds apart (DESIGN.md "Seeds") also takes ``seed_set`` ("tuning": seeds 0, 1, ...;
+"reporting": 100, 101, ...). The runner here times nothing itself: rows carry their own ``seconds``. Output JSON: ``{"benchmark": NAME, "rows": [{"method",
 "setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -20,14 +22,17 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from neuralign._atomic import atomic_path
-from neuralign._checks import positive_int
+from neuralign._checks import one_of, positive_int
 
 BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
               "align-synthetic": "neuralign.bench.align_synthetic",
               "multimodal": "neuralign.bench.multimodal",
               "neat": "neuralign.bench.neat",
               "mmd": "neuralign.bench.mmd",
-              "mmgpvae": "neuralign.bench.mmgpvae"}
+              "mmgpvae": "neuralign.bench.mmgpvae",
+              "cosmooth": "neuralign.bench.cosmooth"}
+# first seed of each seed set: options may be chosen by looking at the tuning seeds, never at the reporting ones
+SEED_SETS = {"tuning": 0, "reporting": 100}
 
 
 @dataclass
@@ -50,6 +55,18 @@ class Row:
         per_run = float(np.mean(seconds)) if np.ndim(seconds) else float(seconds)
         return cls(method, setting, metric, float(np.mean(values)), float(np.std(values)), len(values),
                    per_run, values)
+
+
+def seed_values(seed_set: str, n_seeds: int) -> list[int]:
+    """The first ``n_seeds`` seeds of ``seed_set`` ("tuning": 0, 1, ...; "reporting": 100, 101, ...)."""
+    first = SEED_SETS[one_of("seed_set", seed_set, tuple(SEED_SETS))]
+    return list(range(first, first + positive_int("n_seeds", n_seeds)))
+
+
+def describe_seeds(seed_set: str, seeds: list[int]) -> str:
+    """E.g. "reporting seeds 100-104" or "tuning seed 0", for a row's setting."""
+    span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
+    return f"{seed_set} seed{'s' if len(seeds) > 1 else ''} {span}"
 
 
 def environment() -> dict[str, Any]:
@@ -100,16 +117,27 @@ def format_table(rows: list[Row]) -> str:
 
 
 def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, out: str | None = None,
-                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run benchmark ``name``, print its table, write JSON to ``out`` (atomically) and return the result."""
+                  progress: Callable[[str], None] | None = None, seed_set: str | None = None) -> dict[str, Any]:
+    """Run benchmark ``name``, print its table, write JSON to ``out`` (atomically) and return the result.
+
+    ``seed_set``: "tuning" or "reporting", for benchmarks whose ``run`` takes it (None: the benchmark's default).
+    """
     if name not in BENCHMARKS:
         raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
     if seeds is not None:
         positive_int("seeds", seeds)
     module = importlib.import_module(BENCHMARKS[name])
+    options = {}
+    if seed_set is not None:
+        one_of("seed_set", seed_set, tuple(SEED_SETS))
+        if "seed_set" not in inspect.signature(module.run).parameters:
+            raise ValueError(f"seed_set: benchmark {name!r} has a single seed set (seeds 0, 1, ...); "
+                             "run it without a seed set.")
+        options["seed_set"] = seed_set
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
-    rows = module.run(quick=quick, seeds=seeds, progress=say)
-    result = {"benchmark": name, "quick": quick, "rows": [asdict(r) for r in rows], "env": environment()}
+    rows = module.run(quick=quick, seeds=seeds, progress=say, **options)
+    result = {"benchmark": name, "quick": quick, **options, "rows": [asdict(r) for r in rows],
+              "env": environment()}
     print(format_table(rows))
     if out:
         with atomic_path(out) as temporary:

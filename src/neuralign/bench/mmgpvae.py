@@ -40,6 +40,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 from neuralign.bench import Row, device_sync, torch_threads
+from neuralign.bench._gpfa import spiketrains
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent
@@ -156,23 +157,6 @@ def prior_step_ms(prior: torch.nn.Module, n_time: int, *, n_trials: int = 16, re
     return statistics.median(times[1:])
 
 
-def _spiketrains(counts: np.ndarray, bin_size: float, rng: np.random.Generator) -> list:
-    """Counts (trials, T, units) -> elephant input: per trial, one neo.SpikeTrain per unit (spikes uniform
-    within their bin)."""
-    import neo
-    import quantities as pq
-
-    duration = counts.shape[1] * bin_size
-    trials = []
-    for trial in counts.astype(int):
-        units = []
-        for unit in trial.T:
-            times = np.repeat(np.arange(unit.size), unit) * bin_size + rng.uniform(0, bin_size, unit.sum())
-            units.append(neo.SpikeTrain(np.sort(times) * pq.s, t_start=0 * pq.s, t_stop=duration * pq.s))
-        trials.append(units)
-    return trials
-
-
 # GPVAE settings compared with GPFA: the defaults (batches of 64, 100 epochs), and batches of 32 for 50 or 40
 # epochs (twice the steps per epoch, so half the epochs or fewer). Held-out recovery on seeds 0-5, 1 thread:
 # defaults 0.961-0.983 (mean 0.974), 50 epochs 0.953-0.983 (0.968), 40 epochs 0.952-0.982 (0.965), GPFA
@@ -202,8 +186,8 @@ def gpfa_versus_gpvae(seed: int, n_trials: int) -> dict[str, float] | None:
     train, test = data.split(0.2, seed=seed)
     index = data.meta["blocks"]["shared"] + data.meta["blocks"]["neural"]
     rng = np.random.default_rng(seed)
-    train_trains, test_trains = _spiketrains(train.counts, train.bin_size, rng), \
-        _spiketrains(test.counts, test.bin_size, rng)
+    train_trains, test_trains = spiketrains(train.counts, train.bin_size, rng), \
+        spiketrains(test.counts, test.bin_size, rng)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=COMPARISON_THREADS):

@@ -1,9 +1,11 @@
-"""Metrics on arrays: decoding (R2 %, RMSE, ridge decoder), spikes (bits/spike), latent recovery.
+"""Metrics on arrays: decoding (R2 %, RMSE, ridge decoder), spikes (bits/spike), co-smoothing (NLB co-bps,
+psth R2, Poisson GLM read-out), latent recovery.
 
 Every function takes NumPy arrays or torch tensors with the trial axis first, (trials, time, dims), or already
 flattened samples, (samples, dims), and knows nothing of the models that produced them.
 """
 
+from neuralign.metrics.cosmoothing import PoissonReadout, co_bps, cosmoothing_scores, psth_r2, split_neurons
 from neuralign.metrics.decoding import RidgeDecoder, flatten_trials, r2_percent, rmse
 from neuralign.metrics.recovery import latent_recovery, latent_recovery_split
 from neuralign.metrics.spikes import bits_per_spike, poisson_log_likelihood
@@ -12,8 +14,13 @@ from neuralign.metrics.similarity import (cca_project, linear_cka, linear_probe_
                                           relative_representation, relative_similarity, similarity_matrix)
 
 __all__ = [
+    "PoissonReadout",
     "RidgeDecoder",
     "bits_per_spike",
+    "co_bps",
+    "cosmoothing_scores",
+    "psth_r2",
+    "split_neurons",
     "cca_project",
     "linear_cka",
     "linear_probe_accuracy",

@@ -135,6 +135,30 @@ def stack_lags(features: np.ndarray, lag: int) -> np.ndarray:
     return np.concatenate(blocks, axis=-1)
 
 
+def check_penalties(alphas: Any, standardize: Any) -> np.ndarray:
+    """Validate a regression estimator's ``alphas`` (a 1-D sequence of penalties > 0) and ``standardize`` (a
+    bool); return the penalties as a flat float64 array."""
+    array = as_array("alphas", alphas, dtype=np.float64)
+    if array.ndim > 1:
+        raise ValueError(f"alphas: expected a 1-D sequence of penalties, got {describe(array)}.")
+    for alpha in array.reshape(-1):
+        positive_float("alphas", float(alpha))
+    if not isinstance(standardize, (bool, np.bool_)):
+        raise TypeError(f"standardize: expected True or False, got {describe(standardize)}.")
+    return array.reshape(-1)
+
+
+def fitted_features(estimator: BaseEstimator, features: Any) -> np.ndarray:
+    """Check that ``estimator`` is fitted and that ``features`` is (trials, time, k) with the k seen in its
+    ``fit`` (``n_features_in_``); return the features as an array (values unchecked)."""
+    check_is_fitted(estimator, ["n_features_in_"])
+    array = as_array("features", features, dtype=None, ndim=3, finite=False)
+    if array.shape[2] != estimator.n_features_in_:
+        raise ValueError(f"features: expected {estimator.n_features_in_} features in the last axis as seen in fit, "
+                         f"got shape {array.shape}.")
+    return array
+
+
 class RidgeDecoder(BaseEstimator):
     """Linear (ridge) decoder from features to behaviour, with the penalty chosen by efficient leave-one-out CV.
 
@@ -158,14 +182,8 @@ class RidgeDecoder(BaseEstimator):
         self._check_params()
 
     def _check_params(self) -> tuple[np.ndarray, int]:
-        alphas = as_array("alphas", self.alphas, dtype=np.float64)
-        if alphas.ndim > 1:
-            raise ValueError(f"alphas: expected a 1-D sequence of penalties, got {describe(alphas)}.")
-        for alpha in alphas.reshape(-1):
-            positive_float("alphas", float(alpha))
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise TypeError(f"standardize: expected True or False, got {describe(self.standardize)}.")
-        return alphas.reshape(-1), positive_int("lag", self.lag, minimum=0)
+        alphas = check_penalties(self.alphas, self.standardize)
+        return alphas, positive_int("lag", self.lag, minimum=0)
 
     def _design(self, features: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Check the (valid bins of) features and return the lag-stacked design, (trials, time, k * (lag + 1)).
@@ -221,11 +239,7 @@ class RidgeDecoder(BaseEstimator):
         -------
         (trials, time, dims) float64 array.
         """
-        check_is_fitted(self, ["ridge_", "n_features_in_"])
-        array = as_array("features", features, dtype=None, ndim=3, finite=False)
-        if array.shape[2] != self.n_features_in_:
-            raise ValueError(f"features: expected {self.n_features_in_} features in the last axis as seen in fit, "
-                             f"got shape {array.shape}.")
+        array = fitted_features(self, features)
         valid = None if mask is None else _check_mask(mask, array.shape[:2], "features")
         design = self._design(array, valid)
         trials, time, width = design.shape
