@@ -145,3 +145,15 @@ def test_sinkhorn_divergence_bad_settings_name_the_argument(sets):
         sinkhorn_divergence(torch.zeros(5, 3), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="leading .* do not broadcast"):
         sinkhorn_divergence(torch.zeros(2, 5, 3), torch.zeros(3, 5, 3))
+
+
+def test_sinkhorn_divergence_without_the_y_term_has_the_same_gradient():
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(12, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(15, 3, generator=generator, dtype=torch.float64) + 0.5
+    full = sinkhorn_divergence(x, y, iterations=300)
+    (grad_full,) = torch.autograd.grad(full, x)
+    partial = sinkhorn_divergence(x, y, iterations=300, y_term=False)
+    (grad_partial,) = torch.autograd.grad(partial, x)
+    torch.testing.assert_close(grad_partial, grad_full)
+    assert float(partial) > float(full)  # the left-out term OT(y, y) / 2 is positive

@@ -85,6 +85,7 @@ class AlignConfig:
     screen_epochs: int = 25
     replicas: int = 4
     rotations: int = 0
+    reference: str = "trials"
     lr_schedule: str = "cosine"
     flip_probability: float = 0.25
     calibration: str = "none"
@@ -109,6 +110,7 @@ class AlignConfig:
         one_of("init", self.init, ("pca", "random"))
         one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         one_of("calibration", self.calibration, CALIBRATIONS)
+        one_of("reference", self.reference, ("trials", "conditions"))
         resolve_device(self.device)
 
 
@@ -263,7 +265,7 @@ class ReadInAligner(Aligner):
         self.network.to(device).eval()
         for parameter in self.network.parameters():
             parameter.requires_grad_(False)
-        self.source_latents_ = torch.as_tensor(self.source_model.transform(self.source), device=device)
+        self.source_latents_ = torch.as_tensor(self._reference_latents(), device=device)
         tensors = {**_target_tensors(target, device), **self.extra_tensors(target, device)}
         self._target = tensors
         torch.manual_seed(config.seed)  # random initial read-ins (init="random") are seeded
@@ -295,6 +297,22 @@ class ReadInAligner(Aligner):
         self.fitted_ = True
         self._fit_calibration(target)
         return self
+
+    def _reference_latents(self) -> np.ndarray:
+        """The source latents the target's are matched to: (source trials, time, d), each trial's own
+        (``reference="trials"``) or its condition's mean trajectory (``"conditions"``, needs source labels)."""
+        latents = self.source_model.transform(self.source)
+        if self.config.reference == "trials":
+            return latents
+        if self.source.labels is None:
+            raise ValueError('reference: "conditions" needs source condition labels, but the source has none; '
+                             'use reference="trials".')
+        mask = self.source.mask[..., None]
+        out = np.empty_like(latents)
+        for condition in np.unique(self.source.labels):
+            rows = self.source.labels == condition
+            out[rows] = (latents[rows] * mask[rows]).sum(0) / np.maximum(mask[rows].sum(0), 1)
+        return out * mask
 
     def _fit_calibration(self, target: TrialData) -> None:
         """The moment map of ``calibration="moments"`` (module docstring): ``calibration_`` = (m_t, M, m_s)."""

@@ -86,7 +86,7 @@ class SinkhornMatching(ReadInAligner):
     name = "sinkhorn"
 
     def objective(self, target_latents, source_latents, module):
-        return sinkhorn_divergence(_trajectories(target_latents), _trajectories(source_latents))
+        return sinkhorn_divergence(_trajectories(target_latents), _trajectories(source_latents), y_term=False)
 
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
         return self.transport_scores(target_latents)

@@ -31,6 +31,8 @@ No target labels or behaviour enter any step, including the choice of candidate 
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,8 @@ from neuralign.diffusion import SpatioTemporalDenoiser, TrajectoryDiffusion, sco
 from neuralign.models.seqvae import SeqVAE
 from neuralign.nn.matching import rbf_mmd2, sinkhorn_divergence
 
-MATCHING = {"mmd": rbf_mmd2, "sinkhorn": sinkhorn_divergence, "none": None}
+# the source set is fixed during alignment: the divergence's source-source term is a constant, left out
+MATCHING = {"mmd": rbf_mmd2, "sinkhorn": functools.partial(sinkhorn_divergence, y_term=False), "none": None}
 
 
 class ERDiff(ReadInAligner):
