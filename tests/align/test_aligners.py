@@ -13,6 +13,7 @@ import torch
 
 from neuralign.align import (AdversarialMatching, ConditionAverageAffine, ConditionAverageReadIn, ERDiff, MMDMatching,
                              MomentMatching, NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
+from neuralign.align.candidates import component_maps
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.models import SeqVAE
@@ -268,19 +269,27 @@ def test_replicas_train_each_candidate_on_its_own_source_resamples(model, sessio
     assert np.shape(reference.replica_scores_) == (1, 1)
 
 
-def test_candidates_are_every_signed_permutation_of_the_top_components(model, sessions):
-    aligner = MMDMatching(model, source=sessions[0], explore_components=3)
+def test_candidates_are_every_signed_permutation_of_the_top_components():
     signs = np.array([1.0, -1.0, 1.0, -1.0, 1.0])
-    maps = aligner._component_maps(signs, 5, np.random.default_rng(0))
+    maps = component_maps(signs, 5, explore=3)
     assert len(maps) == 48 and len({m.tobytes() for m in maps}) == 48  # 3! x 2^3, all different
     np.testing.assert_array_equal(maps[0], np.diag(signs))  # the label-free matched map comes first
     for q in maps:
         np.testing.assert_array_equal(np.abs(q) @ np.abs(q).T, np.eye(5))  # a signed permutation
         np.testing.assert_array_equal(q[3:, 3:], np.diag(signs[3:]))  # lower components keep their match
-    flips = MMDMatching(model, source=sessions[0], explore_components=0, restarts=4)._component_maps(
-        signs, 5, np.random.default_rng(0))
+    flips = component_maps(signs, 5, explore=0, restarts=4, rng=np.random.default_rng(0))
     assert len(flips) == 4 and np.array_equal(flips[0], np.diag(signs))
     assert all(np.array_equal(np.abs(q), np.eye(5)) for q in flips)
+
+
+def test_rotation_candidates_add_plane_rotations_and_mirrors_without_duplicates():
+    signs = np.ones(4)
+    maps = component_maps(signs, 4, explore=2, rotations=8)
+    assert len(maps) == 8 + 8  # 8 signed permutations of the plane; 16 rotations/mirrors, 8 of them new
+    for q in maps:
+        np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-12)  # orthogonal
+    angles = {round(float(np.degrees(np.arctan2(q[1, 0], q[0, 0]))) % 360) for q in maps if np.linalg.det(q) > 0}
+    assert angles == {0, 45, 90, 135, 180, 225, 270, 315}
 
 
 def test_screening_keeps_the_best_candidates_and_trains_them_on(model, sessions):

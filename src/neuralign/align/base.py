@@ -48,7 +48,6 @@ fitted on target spikes alone, and applied by ``transform`` (``calibration=`` ov
 from __future__ import annotations
 
 import copy
-import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,6 +56,7 @@ import torch
 from torch import nn
 
 from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
+from neuralign.align.candidates import initial_read_ins
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.sequential import SequenceModel
 from neuralign.nn.matching import transport_cost
@@ -415,56 +415,12 @@ class ReadInAligner(Aligner):
 
     # --------------------------------------------------------------------------------- initialisation
     def _initial_read_ins(self, target: TrialData, device: torch.device) -> list[nn.Linear]:
-        source_layer = self.network.read_in.layers[0]
-        rng = np.random.default_rng(self.config.seed)
-        out_features = source_layer.out_features
-        layers = []
-        if self.config.init == "pca":
-            source_axes, source_scale, source_mean, source_scores = _principal_axes(self.source,
-                                                                                    self.config.n_components)
-            target_axes, target_scale, target_mean, target_scores = _principal_axes(target, source_axes.shape[1])
-            k = min(source_axes.shape[1], target_axes.shape[1])
-            signs = _matching_signs(self.source, source_scores[:, :k], target, target_scores[:, :k])
-            mappings = [source_axes[:, :k] @ np.diag(source_scale[:k]) @ q @ np.diag(1 / target_scale[:k])
-                        @ target_axes[:, :k].T for q in self._component_maps(signs, k, rng)]
-        else:
-            mappings = [None] * self.config.restarts
-        for mapping in mappings:
-            layer = nn.Linear(target.n_units, out_features)
-            if mapping is not None:
-                weight = source_layer.weight.detach().cpu().numpy().astype(np.float64) @ mapping
-                bias = (source_layer.bias.detach().cpu().numpy() + source_layer.weight.detach().cpu().numpy()
-                        @ source_mean - weight @ target_mean)
-                with torch.no_grad():
-                    layer.weight.copy_(torch.as_tensor(weight, dtype=layer.weight.dtype))
-                    layer.bias.copy_(torch.as_tensor(bias, dtype=layer.bias.dtype))
-            layers.append(layer.to(device))
-        return layers
-
-    def _component_maps(self, signs: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """(k, k) maps from target to source component scores: signed permutations of the top components (the
-        matched one first), or random sign flips (see the module docstring)."""
-        explore = min(self.config.explore_components, k)
-        if explore == 0:
-            flips = [np.zeros(k, bool)] + [rng.random(k) < self.config.flip_probability
-                                           for _ in range(self.config.restarts - 1)]
-            return [np.diag(np.where(flip, -signs, signs)) for flip in flips]
-        maps = []
-        for order in itertools.permutations(range(explore)):
-            for flips in itertools.product((1.0, -1.0), repeat=explore):
-                q = np.diag(signs.astype(np.float64))
-                q[:explore, :explore] = 0.0
-                for target_index, source_index in enumerate(order):
-                    q[source_index, target_index] = signs[target_index] * flips[target_index]
-                maps.append(q)
-        for angle in 2 * np.pi * np.arange(self.config.rotations) / max(self.config.rotations, 1):
-            for mirror in (1.0, -1.0):  # a rotation of the top two components' plane, and its mirror image
-                q = np.diag(signs.astype(np.float64))
-                rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-                q[:2, :2] = rotation @ np.diag([1.0, mirror]) @ np.diag(signs[:2])
-                if not any(np.allclose(q, other) for other in maps):
-                    maps.append(q)
-        return maps
+        """The candidates' initial read-ins (``align.candidates``; module docstring)."""
+        config = self.config
+        return initial_read_ins(self.network.read_in.layers[0], self.source, target, init=config.init,
+                                n_components=config.n_components, explore=config.explore_components,
+                                rotations=config.rotations, restarts=config.restarts,
+                                flip_probability=config.flip_probability, seed=config.seed, device=device)
 
 
 def _target_tensors(target: TrialData, device: torch.device) -> dict[str, torch.Tensor]:
@@ -481,48 +437,3 @@ def _matrix_power(matrix: np.ndarray, power: float) -> np.ndarray:
     values, vectors = np.linalg.eigh(matrix)
     values = np.maximum(values, 1e-9 * max(values.max(), 1e-12))
     return (vectors * values ** power) @ vectors.T
-
-
-def _principal_axes(data: TrialData, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Principal axes (units, k), component std (k,), mean (units,) and scores (samples, k) of all valid bins."""
-    samples = data.counts[data.mask].astype(np.float64)
-    mean = samples.mean(0)
-    centred = samples - mean
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    k = min(n_components, vt.shape[0])
-    scale = singular[:k] / np.sqrt(max(samples.shape[0] - 1, 1)) + 1e-8
-    return vt[:k].T, scale, mean, centred @ vt[:k].T
-
-
-def _matching_signs(source: TrialData, source_scores: np.ndarray, target: TrialData,
-                    target_scores: np.ndarray) -> np.ndarray:
-    """Label-free sign of each target component relative to the same-rank source component.
-
-    Where both components carry a clear trial-averaged time course (correlation of the two grand-mean time
-    courses |r| > 0.5), the sign makes the time courses agree; otherwise the sign makes the skewness agree
-    (spike-count components are skewed, and the skew's sign survives across sessions).
-    """
-    skew = np.sign(_skewness(source_scores) * _skewness(target_scores))
-    source_course = _grand_mean_course(source, source_scores)
-    target_course = _grand_mean_course(target, target_scores)
-    signs = skew.copy()
-    for j in range(source_scores.shape[1]):
-        a, b = source_course[:, j], target_course[:, j]
-        if a.std() > 0 and b.std() > 0:
-            r = np.corrcoef(a, b)[0, 1]
-            if abs(r) > 0.5:
-                signs[j] = np.sign(r)
-    signs[signs == 0] = 1
-    return signs
-
-
-def _grand_mean_course(data: TrialData, scores: np.ndarray) -> np.ndarray:
-    """(time, k): component scores averaged over trials at each time bin (valid bins only)."""
-    per_trial = np.zeros((data.n_trials, data.n_time, scores.shape[1]))
-    per_trial[data.mask] = scores
-    return per_trial.sum(0) / np.maximum(data.mask.sum(0), 1)[:, None]
-
-
-def _skewness(scores: np.ndarray) -> np.ndarray:
-    centred = scores - scores.mean(0)
-    return (centred ** 3).mean(0) / (centred.std(0) ** 3 + 1e-12)

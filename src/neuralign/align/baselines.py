@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralign.align.base import Aligner, ReadInAligner, _principal_axes
+from neuralign.align.base import Aligner, ReadInAligner
+from neuralign.align.candidates import principal_axes
 from neuralign.data.trialdata import TrialData
 from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_divergence
 
@@ -149,7 +150,7 @@ class ConditionAverageAffine(Aligner):
             if data.labels is None:
                 raise ValueError(f"{name}: ConditionAverageAffine needs condition labels, got none.")
         smoothed = target.smooth(1.0)
-        self.axes_, _, self.mean_, _ = _principal_axes(smoothed, self.n_components)
+        self.axes_, _, self.mean_, _ = principal_axes(smoothed, self.n_components)
         factors = (smoothed.counts - self.mean_) @ self.axes_
         source_latents = self.source_model.transform(self.source)
         conditions = np.intersect1d(np.unique(target.labels), np.unique(self.source.labels))
