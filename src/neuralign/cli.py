@@ -65,32 +65,42 @@ def datasets_list() -> None:
         typer.echo(f"{'':<26} {'':<10} {info.description}")
 
 
+def _model_class(name: str) -> Any:
+    from neuralign.models import LFADS, SeqVAE
+
+    classes = {"seqvae": SeqVAE, "lfads": LFADS}
+    if name not in classes:
+        raise ValueError(f"model: expected one of {list(classes)}, got {name!r}.")
+    return classes[name]
+
+
 @app.command()
 def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part]; a list of sessions fits all"),
         out: Path = typer.Option(..., "--out", "-o", help="where to write the fitted model (.pt)"),
-        config: Optional[Path] = typer.Option(None, help="YAML file of SeqVAE settings"),
-        latent_dim: Optional[int] = typer.Option(None, help="latent dimensions"),
+        model: str = typer.Option("seqvae", help="seqvae (sequential VAE) or lfads (latent dynamics model)"),
+        config: Optional[Path] = typer.Option(None, help="YAML file of the model's settings"),
+        latent_dim: Optional[int] = typer.Option(None, help="latent dimensions (LFADS: factors)"),
         max_epochs: Optional[int] = typer.Option(None, help="maximum training epochs"),
         seed: Optional[int] = typer.Option(None, help="random seed"),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
         quiet: bool = typer.Option(False, help="no progress bar")) -> None:
-    """Fit a sequential VAE and save it."""
-    from neuralign.models.seqvae import SeqVAE
-
+    """Fit a sequential VAE or an LFADS latent dynamics model and save it."""
     try:
+        cls = _model_class(model)
         settings = _read_config(config)
-        flags = {"latent_dim": latent_dim, "max_epochs": max_epochs, "seed": seed, "device": device}
+        dims = "factor_dim" if model == "lfads" else "latent_dim"
+        flags = {dims: latent_dim, "max_epochs": max_epochs, "seed": seed, "device": device}
         settings.update({k: v for k, v in flags.items() if v is not None})
         if quiet:
             settings["verbose"] = False
         recordings = resolve_data(data)
         if isinstance(recordings, dict):
             recordings = list(recordings.values())
-        model = SeqVAE(**settings).fit(recordings)
-        model.save(out)
+        fitted = cls(**settings).fit(recordings)
+        fitted.save(out)
     except (ValueError, TypeError, FileNotFoundError) as error:
         _fail(str(error))
-    history = model.history_
+    history = fitted.history_
     typer.echo(f"fitted in {history.seconds:.1f} s ({history.epochs_run} epochs, best validation loss "
                f"{history.best_val_loss:.4g}); saved to {out}")
 
@@ -126,23 +136,31 @@ def encode(model_path: Path = typer.Argument(..., help="a model saved by `neural
 @app.command()
 def align(source: str = typer.Option(..., help="source recording (file or bundled name[:part]), with behaviour"),
           target: str = typer.Option(..., help="target recording (file or bundled name[:part]); spikes only are used"),
-          method: str = typer.Option("erdiff", help="aligner: erdiff, mmd, moment, sinkhorn, dann, none"),
-          model_path: Optional[Path] = typer.Option(None, "--model", help="a fitted source SeqVAE (default: fit one)"),
+          method: str = typer.Option("dynamics", help="aligner: dynamics (default), nomad, erdiff, sinkhorn, mmd, "
+                                     "moment, dann, none"),
+          model_path: Optional[Path] = typer.Option(None, "--model", help="a fitted source model, SeqVAE or LFADS "
+                                                    "(default: fit an LFADS on the source)"),
           out: Path = typer.Option(Path("reports/align"), "--out", "-o", help="output folder"),
           seed: int = typer.Option(0, help="random seed"),
+          labelled: Optional[int] = typer.Option(None, help="choose among the unsupervised candidates with this many "
+                                                 "labelled target trials (their behaviour or conditions)"),
           calibration: str = typer.Option("none", help="none, or moments: map the aligned latents' mean and "
                                           "covariance onto the source latents' (target spikes only)"),
           denoise: float = typer.Option(0.0, help="erdiff only: noise level of the diffusion prior's denoising "
                                         "step on the aligned latents (0: none; 0.3 in the benchmarks)"),
           device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)")) -> None:
-    """Align a target session to a source model; writes aligned latents, decoded behaviour and a summary."""
+    """Align a target session to a source model; writes aligned latents, decoded behaviour, the choice's
+    confidence and a summary."""
+    import json
+
     import numpy as np
 
     from neuralign._atomic import atomic_path
-    from neuralign._checks import positive_float
+    from neuralign._checks import positive_float, positive_int
     from neuralign.align import ALIGNERS
     from neuralign.align.base import CALIBRATIONS
-    from neuralign.models.seqvae import SeqVAE
+    from neuralign.models import LFADS
+    from neuralign.models.base import load_model
 
     unsupervised = sorted(name for name, cls in ALIGNERS.items() if not cls.supervised)
     try:
@@ -155,13 +173,18 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
         if denoise > 0 and method != "erdiff":
             raise ValueError(f"denoise: expected a finite number >= 0, and 0 unless --method erdiff (the only "
                              f"method with a diffusion prior), got {denoise} with --method {method}.")
+        if labelled is not None:
+            positive_int("labelled", labelled)
+            if method == "none":
+                raise ValueError("labelled: --method none fits no candidates to choose among; drop --labelled.")
         source_data, target_data = _single(source), _single(target)
-        model = SeqVAE.load(model_path) if model_path else SeqVAE(seed=seed, device=device).fit(source_data)
+        model = load_model(model_path) if model_path else LFADS(seed=seed, device=device).fit(source_data)
         cls = ALIGNERS[method]
         settings = {} if method == "none" else {"seed": seed, "device": device, "calibration": calibration}
         if method == "erdiff":
             settings["denoise"] = denoise
-        aligner = cls(model, source=source_data, **settings).fit(target_data)
+        aligner = cls(model, source=source_data, **settings)
+        aligner.fit(target_data) if labelled is None else aligner.fit(target_data, labelled=labelled)
         out.mkdir(parents=True, exist_ok=True)
         arrays = {"latents": aligner.transform(target_data)}
         if model.behavior_mean_.size:
@@ -170,8 +193,15 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
             with open(temporary, "wb") as handle:
                 np.savez(handle, **arrays)
         lines = [f"# neuralign align: {method}", "", f"source: {source} ({source_data})",
-                 f"target: {target} ({target_data})", "",
-                 f"settings: seed {seed}, calibration {calibration}, denoise {denoise}", ""]
+                 f"target: {target} ({target_data})", f"source model: {type(model).__name__}", "",
+                 f"settings: seed {seed}, calibration {calibration}, denoise {denoise}, labelled {labelled or 0}", ""]
+        report = getattr(aligner, "report_", None)
+        if report is not None:
+            lines += ["## Choice of map", "", *report.summary().splitlines(), ""]
+            with atomic_path(out / "report.json") as temporary:
+                temporary.write_text(json.dumps(report.as_dict(), indent=2))
+            if report.warning:
+                typer.secho(f"warning: {report.warning}", fg=typer.colors.YELLOW, err=True)
         if "behavior_decoded" in arrays and target_data.behavior is not None:
             from neuralign.metrics import r2_percent
 

@@ -3,13 +3,14 @@
 from neuralign.align.base import AlignConfig, Aligner, ReadInAligner
 from neuralign.align.baselines import (AdversarialMatching, ConditionAverageAffine, ConditionAverageReadIn,
                                        MMDMatching, MomentMatching, NoAlignment, SinkhornMatching, TargetBehaviorReadIn)
+from neuralign.align.dynamics import DynamicsMatching
 from neuralign.align.erdiff import ERDiff
 from neuralign.align.nomad import NoMAD
 
 ALIGNERS = {cls.name: cls for cls in (NoAlignment, MomentMatching, MMDMatching, SinkhornMatching,
-                                      AdversarialMatching, ERDiff, NoMAD, ConditionAverageAffine, ConditionAverageReadIn,
+                                      AdversarialMatching, ERDiff, NoMAD, DynamicsMatching, ConditionAverageAffine, ConditionAverageReadIn,
                                       TargetBehaviorReadIn)}
 
 __all__ = ["ALIGNERS", "AdversarialMatching", "AlignConfig", "Aligner", "ConditionAverageAffine",
-           "ConditionAverageReadIn", "ERDiff", "MMDMatching", "MomentMatching", "NoAlignment", "NoMAD", "ReadInAligner",
+           "ConditionAverageReadIn", "DynamicsMatching", "ERDiff", "MMDMatching", "MomentMatching", "NoAlignment", "NoMAD", "ReadInAligner",
            "SinkhornMatching", "TargetBehaviorReadIn"]

@@ -56,7 +56,9 @@ import torch
 from torch import nn
 
 from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
-from neuralign.align.candidates import initial_read_ins
+from neuralign.align.candidates import identity_read_in, initial_read_ins
+from neuralign.align.report import AlignmentReport, map_relation, paired_margin
+from neuralign.align.selection import check_labelled, labelled_trials, likelihood_per_trial
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.sequential import SequenceModel
 from neuralign.nn.matching import transport_cost
@@ -64,6 +66,9 @@ from neuralign.train import LR_SCHEDULES, TrainConfig, resolve_device, train
 
 
 CALIBRATIONS = ("none", "moments")
+# margins below these are reported as unclear (report_.warning): a paired z over target trials, or a relative
+# difference of scores that are not sums over trials
+MARGIN_THRESHOLDS = {"z": 2.0, "relative": 0.02}
 
 
 @dataclass
@@ -258,8 +263,18 @@ class ReadInAligner(Aligner):
         return transport_cost(target_latents.flatten(-2), self.source_latents_.flatten(-2)).cpu().numpy()
 
     # ------------------------------------------------------------------------------------------ fitting
-    def fit(self, target: TrialData) -> "ReadInAligner":
+    def fit(self, target: TrialData, *, labelled: int | None = None) -> "ReadInAligner":
+        """Fit the target read-in on ``target``'s spikes (module docstring).
+
+        ``labelled``: k > 0 target trials whose behaviour (or, without behaviour, condition labels) choose among
+        the candidates trained without labels (``align.selection``; few-shot, reported apart). The report keeps the
+        label-free choice too."""
         target = self._check_target(target, fitting=True)
+        if labelled is not None:
+            if self.supervised:
+                raise ValueError(f"labelled: {type(self).__name__} already trains on labels; labelled= is for the "
+                                 "unsupervised aligners.")
+            check_labelled(target, self.source, labelled)
         config = self.config
         device = resolve_device(config.device)
         self.network.to(device).eval()
@@ -270,17 +285,26 @@ class ReadInAligner(Aligner):
         self._target = tensors
         torch.manual_seed(config.seed)  # random initial read-ins (init="random") are seeded
         read_ins = self._initial_read_ins(target, device)
+        # the no-alignment candidate of a target with the source's unit count: never trained, never screened out
+        protected = []
+        if not self.supervised and target.n_units == self.source.n_units:
+            protected = [len(read_ins)]
+            read_ins.append(identity_read_in(self.network.read_in.layers[0], device))
+        self._fixed_candidates = set(protected)
+        self.candidate_names_ = [f"pca {i}" for i in range(len(read_ins) - len(protected))] + ["source read-in"
+                                                                                               ] * len(protected)
         indices = list(range(len(read_ins)))
         if len(read_ins) > config.restarts:  # screen: keep the candidates with the lowest scores
             self._start(read_ins, indices, replicas=1, device=device)
             self._train_read_in(tensors, epochs=config.screen_epochs, seed=config.seed * 1000)
-            indices = [int(i) for i in np.argsort(self._score(tensors), kind="stable")[:config.restarts]]
+            ranked = [int(i) for i in np.argsort(self._score(tensors), kind="stable") if i not in protected]
+            indices = ranked[:config.restarts - len(protected)] + protected
         # each kept candidate, ``replicas`` times from its start with its own source resamples (the label-based
         # references draw no source trials: one copy each)
         replicas = 1 if self.supervised else config.replicas
         self._start(read_ins, indices, replicas=replicas, device=device)
         self._train_read_in(tensors, epochs=config.epochs, seed=config.seed * 1000 + 1)
-        scores = self._score(tensors).reshape(len(indices), replicas)
+        scores = self._score(tensors, table=not self.supervised).reshape(len(indices), replicas)
         self.replica_scores_ = scores.tolist()
         self.restart_scores_ = [float(score) for score in np.median(scores, axis=1)]
         self.restart_candidates_ = indices
@@ -288,6 +312,9 @@ class ReadInAligner(Aligner):
         kept = [group * replicas + int(best_replica[group]) for group in range(len(indices))]
         self.restart_read_ins_ = [self._module.read_in.layer(i) for i in kept]
         self.best_restart_ = int(np.argmin(self.restart_scores_))
+        if not self.supervised:
+            self.report_ = self._report(kept, target, labelled)
+            self.best_restart_ = self.report_.chosen
         self._module = self._module.select([kept[self.best_restart_]]).to(device)
         self._replicas = 1
         self.refine(tensors)
@@ -297,6 +324,62 @@ class ReadInAligner(Aligner):
         self.fitted_ = True
         self._fit_calibration(target)
         return self
+
+    # ------------------------------------------------------------------------------------ the choice
+    @property
+    def selection_name(self) -> str:
+        """Which label-free score chooses the candidate."""
+        return getattr(self, "selection", "objective")
+
+    def likelihood_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        """(C,) held-out Poisson NLL per bin of the target spikes under each candidate (``align.selection``); the
+        per-trial values are kept for the report's margin."""
+        per_trial = likelihood_per_trial(target_latents, self._target["counts"], self._target["mask"],
+                                         seed=self.config.seed)
+        self._per_trial_scores = per_trial.cpu().numpy()
+        return self._per_trial_scores.mean(1)
+
+    def _report(self, kept: list[int], target: TrialData, labelled: int | None) -> AlignmentReport:
+        """The label-free confidence (``align.report``) over the kept candidates, and the few-shot choice."""
+        latents = self._scored_latents[kept].cpu().numpy()  # (C, trials, time, d) of the kept replicas
+        mask = target.mask
+        unsupervised = int(np.argmin(self.restart_scores_))
+        chosen = unsupervised
+        if labelled:
+            index = labelled_trials(target, labelled, seed=self.config.seed)
+            chosen = int(np.argmin(self._labelled_scores(latents[:, index], target.subset(index))))
+        relations = [map_relation(latents[chosen][mask], other[mask]) for other in latents]
+        different = [i for i, relation in enumerate(relations) if relation != "same"]
+        runner_up = min(different, key=lambda i: self.restart_scores_[i]) if different else None
+        per_trial = getattr(self, "_per_trial_scores", None)
+        if runner_up is None:
+            margin, kind = float("inf"), "z" if per_trial is not None else "relative"
+        elif per_trial is not None:
+            margin, kind = paired_margin(per_trial[kept[chosen]], per_trial[kept[runner_up]]), "z"
+        else:
+            best = self.restart_scores_[chosen]
+            margin, kind = (self.restart_scores_[runner_up] - best) / max(abs(best), 1e-12), "relative"
+        table = getattr(self, "candidate_scores_", None)
+        scores = [dict(table[i]) for i in kept] if table else [{self.selection_name: s} for s in self.restart_scores_]
+        return AlignmentReport(scores=scores, selection="k labelled trials" if labelled else self.selection_name,
+                               chosen=chosen, relations=relations, runner_up=runner_up, margin=float(margin),
+                               margin_kind=kind, threshold=MARGIN_THRESHOLDS[kind], labelled=labelled or 0,
+                               unsupervised_choice=unsupervised,
+                               extra={"candidates": [self.candidate_names_[self.restart_candidates_[i]]
+                                                     for i in range(len(kept))]})
+
+    def _labelled_scores(self, latents: np.ndarray, labelled: TrialData) -> np.ndarray:
+        """(C,) few-shot score of each candidate's latents (C, k, time, d) of the labelled trials; lower is better."""
+        model, weight = self.source_model, labelled.mask[..., None]
+        if labelled.behavior is not None:
+            truth = (labelled.behavior - model.behavior_mean_) / model.behavior_std_
+            decoded = np.stack([(model.decode_behavior(z) - model.behavior_mean_) / model.behavior_std_
+                                for z in latents])
+            return (((decoded - truth) ** 2) * weight).sum((1, 2, 3)) / weight.sum()
+        source_latents = model.transform(self.source)
+        averages = {c: source_latents[self.source.labels == c].mean(0) for c in np.unique(self.source.labels)}
+        goals = np.stack([averages[c] for c in labelled.labels])
+        return (((latents - goals) ** 2) * weight).sum((1, 2, 3)) / weight.sum()
 
     def _reference_latents(self) -> np.ndarray:
         """The source latents the target's are matched to: (source trials, time, d), each trial's own
@@ -330,15 +413,35 @@ class ReadInAligner(Aligner):
         chosen = [read_ins[i] for i in indices for _ in range(replicas)]
         read_outs = self.initial_read_outs(chosen)
         self._module = _Candidates(chosen, [self.extra_modules() for _ in chosen], read_outs).to(device)
+        frozen = [position for position, index in enumerate(i for i in indices for _ in range(replicas))
+                  if index in self._fixed_candidates]
+        if frozen:  # the no-alignment candidate stays the source's read-in: its rows get no gradient
+            keep = torch.ones(len(chosen), 1, device=device)
+            keep[frozen] = 0.0
+            self._module.read_in.weight.register_hook(lambda grad: grad * keep.unsqueeze(-1))
+            self._module.read_in.bias.register_hook(lambda grad: grad * keep)
         self._replicas = replicas
         self.prepare_candidates()
 
-    def _score(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
+    def _score(self, tensors: dict[str, torch.Tensor], *, table: bool = False) -> np.ndarray:
         # one candidate at a time: scoring covers all target trials, which need not fit in memory C times over
         with torch.no_grad():
             latents = torch.stack([self._encode(self._module.read_in.layer(i), tensors)
                                    for i in range(len(self._module))])
-        return np.asarray(self.selection_scores(latents), dtype=np.float64)
+        self._scored_latents, self._per_trial_scores = latents, None
+        chosen_by = np.asarray(self.selection_scores(latents), dtype=np.float64)
+        if table:  # every label-free signal, for the report (the selection's own per-trial values kept)
+            per_trial = self._per_trial_scores
+            with torch.no_grad():
+                likelihood = chosen_by if self.selection_name == "likelihood" else self.likelihood_scores(latents)
+                transport = self.transport_scores(latents)
+            if per_trial is not None:
+                self._per_trial_scores = per_trial
+            elif self.selection_name != "likelihood":
+                self._per_trial_scores = None
+            self.candidate_scores_ = [{self.selection_name: float(a), "likelihood": float(b), "transport": float(c)}
+                                      for a, b, c in zip(chosen_by, likelihood, transport)]
+        return chosen_by
 
     def prepare_candidates(self) -> None:
         """Hook called once before the candidates are trained (e.g. to move method state to the device)."""

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralign.align.base import Aligner, ReadInAligner
+from neuralign._checks import one_of
+from neuralign.align.base import AlignConfig, Aligner, ReadInAligner
 from neuralign.align.candidates import principal_axes
 from neuralign.data.trialdata import TrialData
 from neuralign.nn.matching import gaussian_kl, rbf_mmd2, sinkhorn_divergence
@@ -82,14 +83,23 @@ class MMDMatching(ReadInAligner):
 
 class SinkhornMatching(ReadInAligner):
     """Minimise the debiased Sinkhorn divergence (``sinkhorn_divergence``) between latent trajectory sets; the
-    candidate kept is the one with the lowest exact OT cost (``transport_cost``) to the source trajectories."""
+    candidate kept is the one with the lowest exact OT cost (``transport_cost``) to the source trajectories
+    (``selection="transport"``) or with the lowest held-out likelihood loss of the target spikes through the frozen
+    model (``selection="likelihood"``, ``align.selection``)."""
 
     name = "sinkhorn"
+
+    def __init__(self, source_model: Any, *, source: TrialData, selection: str = "transport",
+                 config: AlignConfig | None = None, **settings: Any) -> None:
+        super().__init__(source_model, source=source, config=config, **settings)
+        self.selection = one_of("selection", selection, ("transport", "likelihood"))
 
     def objective(self, target_latents, source_latents, module):
         return sinkhorn_divergence(_trajectories(target_latents), _trajectories(source_latents), y_term=False)
 
     def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        if self.selection == "likelihood":
+            return self.likelihood_scores(target_latents)
         return self.transport_scores(target_latents)
 
 
@@ -111,6 +121,7 @@ class AdversarialMatching(ReadInAligner):
     stable score)."""
 
     name = "dann"
+    selection = "mmd"
 
     def extra_modules(self) -> dict[str, nn.Module]:
         features = self.source_model.latent_dim * self.source.n_time

@@ -95,7 +95,7 @@ class ERDiff(ReadInAligner):
         self.matching_weight = positive_float("matching_weight", matching_weight, allow_zero=True)
         self.n_t = positive_int("n_t", n_t)
         self.drift = one_of("drift", drift, ("sde", "probability_flow"))
-        self.selection = one_of("selection", selection, ("transport", "matching", "bound"))
+        self.selection = one_of("selection", selection, ("transport", "matching", "bound", "likelihood"))
         if self.selection == "matching" and MATCHING[self.matching] is None:
             raise ValueError('selection: "matching" needs a set distance, but matching="none"; use selection="bound".')
         self.selection_draws = positive_int("selection_draws", selection_draws)
@@ -176,6 +176,8 @@ class ERDiff(ReadInAligner):
         candidates."""
         if self.selection == "transport":
             return self.transport_scores(target_latents)
+        if self.selection == "likelihood":
+            return self.likelihood_scores(target_latents)
         if self.selection == "matching":  # the objective is the set distance D outside refinement
             return super().selection_scores(target_latents)
         scores = []

@@ -45,9 +45,10 @@ class NoMAD(ReadInAligner):
     source : the source trials whose generator states (or factors) give the reference distribution.
     kl_weight : weight of the KL term against the likelihood (nats per bin).
     statistics : ``"states"`` (generator states, as in NoMAD) or ``"factors"``.
-    selection : how the kept candidate is chosen, without labels: ``"likelihood"`` (lowest Poisson negative
-        log-likelihood of the target spikes per bin under the frozen dynamics), ``"objective"`` (likelihood +
-        kl_weight * KL) or ``"transport"`` (exact OT cost of factor trajectories to the source's).
+    selection : how the kept candidate is chosen, without labels: ``"likelihood"`` (held-out Poisson negative
+        log-likelihood of the target spikes per bin under a GLM read-out of the frozen dynamics' factors,
+        ``align.selection``), ``"objective"`` (this method's likelihood + kl_weight * KL, with its own trained
+        read-outs) or ``"transport"`` (exact OT cost of factor trajectories to the source's).
     Other keywords are AlignConfig settings (epochs, restarts, batch_size, learning_rate, seed, device, ...).
     """
 
@@ -129,20 +130,21 @@ class NoMAD(ReadInAligner):
         nll, kl, _ = self._terms(self._module, batch)
         return {"loss": (nll + self.kl_weight * kl).sum(), "nll": nll.mean(), "kl": kl.mean()}
 
-    def _score(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
-        """Every label-free score of every candidate on all target trials (kept in ``candidate_scores_``); returns
-        the one ``selection`` names."""
-        rows = []
+    def selection_scores(self, target_latents: torch.Tensor) -> np.ndarray:
+        """(C,) the ``selection`` score of each candidate on all target trials: the held-out likelihood loss through
+        the frozen dynamics (``align.selection``), the exact OT cost of the factors, or this method's objective with
+        its own trained read-outs."""
+        if self.selection == "likelihood":
+            return self.likelihood_scores(target_latents)
+        if self.selection == "transport":
+            return self.transport_scores(target_latents)
+        scores = []
         for index in range(len(self._module)):
-            single = self._module.select([index]).to(tensors["counts"].device)
+            single = self._module.select([index]).to(target_latents.device)
             with torch.no_grad():
-                nll, kl, factors = self._terms(single, tensors)
-            transport = float(self.transport_scores(factors)[0])
-            rows.append({"likelihood": float(nll[0]), "kl": float(kl[0]), "objective": float(nll[0] + self.kl_weight
-                                                                                              * kl[0]),
-                         "transport": transport})
-        self.candidate_scores_ = rows
-        return np.asarray([row[self.selection] for row in rows], dtype=np.float64)
+                nll, kl, _ = self._terms(single, self._target)
+            scores.append(float(nll[0] + self.kl_weight * kl[0]))
+        return np.asarray(scores)
 
     def objective(self, target_latents: torch.Tensor, source_latents: torch.Tensor,
                   module: nn.Module) -> torch.Tensor:
