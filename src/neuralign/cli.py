@@ -221,7 +221,10 @@ def demo(out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="rep
     """The main job on bundled data: fit, decode, compare sessions; writes a report folder."""
     from neuralign.demo import run_demo
 
-    run_demo(out, seed=seed, quick=quick, progress=typer.echo)
+    try:
+        run_demo(out, seed=seed, quick=quick, progress=typer.echo)
+    except (ValueError, TypeError) as error:
+        _fail(str(error))
 
 
 @app.command()

@@ -6,7 +6,7 @@
    mapped onto the source's (48), plus the source's own read-in when the target has as many units (no alignment:
    right when they are the same units). Each is trained on the debiased Sinkhorn divergence between the target's
    factor trajectories and the source's (by default the source's condition-mean trajectories when the source has
-   condition labels: a denoised reference), screened to 8 and trained as 4 copies on their own source resamples
+   condition labels: a denoised reference), each for ``epochs`` epochs, side by side, without screening
    (``align.base``).
 2. Choice (``selection="likelihood"``, ``align.selection``): the candidate whose factors explain the target's own
    spikes best on held-out target trials, through a Poisson GLM read-out. The factors are trajectories of the
@@ -41,8 +41,8 @@ class DynamicsMatching(SinkhornMatching):
     source_model : a fitted latent dynamics model (``LFADS``); frozen throughout.
     source : the source trials the target's factors are matched to.
     selection : ``"likelihood"`` (default) or ``"transport"`` (the exact OT cost, as ``SinkhornMatching``).
-    Other keywords are AlignConfig settings; ``reference`` defaults to ``"conditions"`` when the source has condition
-    labels, else ``"trials"``.
+    Other keywords are AlignConfig settings; here ``restarts`` defaults to 64 (every candidate kept), ``replicas``
+    to 1, and ``reference`` to ``"conditions"`` when the source has condition labels, else ``"trials"``.
     """
 
     name = "dynamics"
@@ -53,6 +53,12 @@ class DynamicsMatching(SinkhornMatching):
             raise TypeError(f"source_model: DynamicsMatching needs a latent dynamics model with a generator (LFADS), "
                             f"got {describe(source_model)}; fit neuralign.models.LFADS on the source, or use "
                             "SinkhornMatching / ERDiff, which work on any sequence model's latents.")
-        if config is None and isinstance(source, TrialData) and source.labels is not None:
-            settings.setdefault("reference", "conditions")
+        if config is None:
+            if isinstance(source, TrialData) and source.labels is not None:
+                settings.setdefault("reference", "conditions")
+            # every candidate trained in full, once: screening by the OT cost after a few epochs dropped the right
+            # maps on 2 of 5 tuning seeds of the reversed monkey pair, and with the likelihood choosing, copies on
+            # other source resamples buy nothing; the cost is the same as 48 screened to 8 x 4 copies
+            settings.setdefault("restarts", 64)
+            settings.setdefault("replicas", 1)
         super().__init__(source_model, source=source, selection=selection, config=config, **settings)
