@@ -193,3 +193,16 @@ def test_each_unsupervised_aligner_recovers_a_known_map(cls, settings, identifia
     aligned = aligner.transform(target).reshape(-1, 2)
     r2 = 1 - ((aligned - truth) ** 2).sum() / ((truth - truth.mean(0)) ** 2).sum()
     assert r2 > 0.8, f"{cls.__name__}: aligned latents explain the known ones with R2 {r2:.2f}"
+
+
+def test_erdiff_control_without_the_prior_refines_on_matching_only(lfads, sessions):
+    source, target = sessions
+    with_prior = ERDiff(lfads, source=source, prior_epochs=2, prior_width=8, prior_blocks=1, refine_epochs=2,
+                        **FAST).fit(target)
+    control = ERDiff(lfads, source=source, prior=with_prior.prior_, prior_weight=0.0, refine_epochs=2,
+                     **FAST).fit(target)
+    assert control.prior_weight == 0.0 and control.transform(target).shape == (32, 8, 2)
+    with pytest.raises(ValueError, match="prior_weight: 0 leaves the refinement nothing to train on"):
+        ERDiff(lfads, source=source, prior_weight=0.0, matching="none", selection="bound")
+    with pytest.raises(ValueError, match="prior_weight"):
+        ERDiff(lfads, source=source, prior_weight=-1.0)

@@ -306,10 +306,10 @@ class ReadInAligner(Aligner):
         self._train_read_in(tensors, epochs=config.epochs, seed=config.seed * 1000 + 1)
         scores = self._score(tensors, table=not self.supervised).reshape(len(indices), replicas)
         self.replica_scores_ = scores.tolist()
-        self.restart_scores_ = [float(score) for score in np.median(scores, axis=1)]
         self.restart_candidates_ = indices
         best_replica = np.argmin(scores, axis=1)  # of each candidate, its replica with the lowest score
         kept = [group * replicas + int(best_replica[group]) for group in range(len(indices))]
+        self.restart_scores_ = self._candidate_scores(scores, kept)
         self.restart_read_ins_ = [self._module.read_in.layer(i) for i in kept]
         self.best_restart_ = int(np.argmin(self.restart_scores_))
         if not self.supervised:
@@ -351,7 +351,7 @@ class ReadInAligner(Aligner):
         relations = [map_relation(latents[chosen][mask], other[mask]) for other in latents]
         different = [i for i, relation in enumerate(relations) if relation != "same"]
         runner_up = min(different, key=lambda i: self.restart_scores_[i]) if different else None
-        per_trial = getattr(self, "_per_trial_scores", None)
+        per_trial = self._choice_per_trial
         if runner_up is None:
             margin, kind = float("inf"), "z" if per_trial is not None else "relative"
         elif per_trial is not None:
@@ -435,13 +435,16 @@ class ReadInAligner(Aligner):
             with torch.no_grad():
                 likelihood = chosen_by if self.selection_name == "likelihood" else self.likelihood_scores(latents)
                 transport = self.transport_scores(latents)
-            if per_trial is not None:
-                self._per_trial_scores = per_trial
-            elif self.selection_name != "likelihood":
-                self._per_trial_scores = None
+            self._likelihood_per_trial = self._per_trial_scores
+            self._choice_per_trial = per_trial
             self.candidate_scores_ = [{self.selection_name: float(a), "likelihood": float(b), "transport": float(c)}
                                       for a, b, c in zip(chosen_by, likelihood, transport)]
         return chosen_by
+
+    def _candidate_scores(self, scores: np.ndarray, kept: list[int]) -> list[float]:
+        """Each kept candidate's score for the choice, from its replicas' (candidates, replicas) selection scores:
+        the median (``kept``: each candidate's replica with the lowest score)."""
+        return [float(score) for score in np.median(scores, axis=1)]
 
     def prepare_candidates(self) -> None:
         """Hook called once before the candidates are trained (e.g. to move method state to the device)."""

@@ -70,6 +70,8 @@ class ERDiff(ReadInAligner):
     selection_draws : (t, eps) draws per trajectory when scoring candidates by the bound.
     refine_epochs, refine_learning_rate : training of the chosen read-in on bound + matching.
     denoise : noise level of the prior's Tweedie step applied by ``transform`` (0: none); see the module docstring.
+    prior_weight : weight of the prior's bound in the refinement (0: the control "Sinkhorn + the same refinement
+        without the prior", which isolates what the prior adds).
     prior_early_stopping : stop prior training on a 10 % validation split (patience 60), else train exactly
         ``prior_epochs``.
     Other keywords (epochs, restarts, learning_rate, seed, device, verbose, ...) are AlignConfig settings.
@@ -81,7 +83,7 @@ class ERDiff(ReadInAligner):
                  prior_epochs: int = 300, prior_width: int = 32, prior_blocks: int = 2, spatial: bool = True,
                  temporal: bool = True, matching: str = "sinkhorn", matching_weight: float = 1.0, n_t: int = 4,
                  drift: str = "sde", selection: str = "transport", selection_draws: int = 16, refine_epochs: int = 50,
-                 prior_early_stopping: bool = True, refine_learning_rate: float = 1e-3, denoise: float = 0.0,
+                 prior_early_stopping: bool = True, refine_learning_rate: float = 1e-3, denoise: float = 0.0, prior_weight: float = 1.0,
                  config: AlignConfig | None = None, **settings: Any) -> None:
         super().__init__(source_model, source=source, config=config, **settings)
         if prior is not None and not isinstance(prior, TrajectoryDiffusion):
@@ -103,6 +105,10 @@ class ERDiff(ReadInAligner):
         self.refine_learning_rate = positive_float("refine_learning_rate", refine_learning_rate)
         self.prior_early_stopping = bool(prior_early_stopping)
         self.denoise = positive_float("denoise", denoise, allow_zero=True)
+        self.prior_weight = positive_float("prior_weight", prior_weight, allow_zero=True)
+        if self.prior_weight == 0 and (MATCHING[self.matching] is None or self.matching_weight == 0):
+            raise ValueError("prior_weight: 0 leaves the refinement nothing to train on (matching is off); keep the "
+                             "prior or a matching term.")
         self._refining = False
 
     def fit_prior(self) -> TrajectoryDiffusion:
@@ -166,7 +172,9 @@ class ERDiff(ReadInAligner):
         distance = MATCHING[self.matching]
         if not self._refining and distance is not None:  # candidates: matching only; the bound selects
             return distance(target_latents.flatten(-2), source_latents.flatten(-2))
-        loss = self.bound(target_latents, n_t=self.n_t).mean(-1)
+        loss = target_latents.new_zeros(target_latents.shape[0])
+        if self.prior_weight > 0:
+            loss = loss + self.prior_weight * self.bound(target_latents, n_t=self.n_t).mean(-1)
         if distance is not None and self.matching_weight > 0:
             loss = loss + self.matching_weight * distance(target_latents.flatten(-2), source_latents.flatten(-2))
         return loss
