@@ -206,3 +206,16 @@ def test_erdiff_control_without_the_prior_refines_on_matching_only(lfads, sessio
         ERDiff(lfads, source=source, prior_weight=0.0, matching="none", selection="bound")
     with pytest.raises(ValueError, match="prior_weight"):
         ERDiff(lfads, source=source, prior_weight=-1.0)
+
+
+def test_dynamics_matching_screens_by_transport_and_chooses_by_likelihood(lfads, sessions):
+    source, target = sessions
+    aligner = DynamicsMatching(lfads, source=source, **{**FAST, "restarts": 3, "replicas": 2}).fit(target)
+    scores = aligner.report_.scores
+    # the copies are compared by OT cost; the choice among candidates is their copy's held-out likelihood
+    assert aligner.restart_scores_ == [row["likelihood"] for row in scores]
+    assert all(row["likelihood"] != row["transport"] for row in scores)
+    assert aligner.report_.chosen == int(np.argmin([row["likelihood"] for row in scores]))
+    assert aligner.report_.margin_kind == "z"
+    for group, replica_scores in enumerate(aligner.replica_scores_):
+        assert min(replica_scores) == pytest.approx(scores[group]["transport"], rel=1e-6)

@@ -431,9 +431,9 @@ class ReadInAligner(Aligner):
         self._scored_latents, self._per_trial_scores = latents, None
         chosen_by = np.asarray(self.selection_scores(latents), dtype=np.float64)
         if table:  # every label-free signal, for the report (the selection's own per-trial values kept)
-            per_trial = self._per_trial_scores
+            per_trial = self._per_trial_scores  # set when the selection score was the likelihood
             with torch.no_grad():
-                likelihood = chosen_by if self.selection_name == "likelihood" else self.likelihood_scores(latents)
+                likelihood = chosen_by if per_trial is not None else self.likelihood_scores(latents)
                 transport = self.transport_scores(latents)
             self._likelihood_per_trial = self._per_trial_scores
             self._choice_per_trial = per_trial
