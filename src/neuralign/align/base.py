@@ -490,13 +490,20 @@ class ReadInAligner(Aligner):
         """Latents of ``batch["counts"]`` through ``read_in`` and the frozen source model (its deterministic
         latent path, ``latents_from_inputs``; ragged trials by ``batch["lengths"]``): (trials, time, d), or (C,
         trials, time, d) for a stacked read-in."""
+        flat, lengths, leading = self._read_in_outputs(read_in, batch)
+        latents = self.source_model.latents_from_inputs(flat, lengths)
+        return latents.reshape(*leading, latents.shape[-1]) * batch["mask"].unsqueeze(-1)
+
+    @staticmethod
+    def _read_in_outputs(read_in: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any, tuple]:
+        """``read_in`` applied to the batch's counts, flattened to (C * trials, time, features) for the frozen
+        model, the trial lengths repeated to match (or None), and the leading shape ((C,) trials, time)."""
         inputs = read_in(batch["counts"])
         flat = inputs.reshape(-1, *inputs.shape[-2:])
         lengths = batch.get("lengths")
         if lengths is not None:
             lengths = lengths.repeat(flat.shape[0] // lengths.shape[0])
-        latents = self.source_model.latents_from_inputs(flat, lengths)
-        return latents.reshape(*inputs.shape[:-1], latents.shape[-1]) * batch["mask"].unsqueeze(-1)
+        return flat, lengths, tuple(inputs.shape[:-1])
 
     def transform(self, target: TrialData, *, restart: int | None = None,
                   calibration: str | None = None) -> np.ndarray:

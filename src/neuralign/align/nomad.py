@@ -70,13 +70,8 @@ class NoMAD(ReadInAligner):
     # ----------------------------------------------------------------------------------- the dynamics
     def _dynamics(self, read_in: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Factors and states of the batch's trials through ``read_in`` (stacked: a leading candidate axis)."""
-        inputs = read_in(batch["counts"])
-        flat = inputs.reshape(-1, *inputs.shape[-2:])
-        lengths = batch.get("lengths")
-        if lengths is not None:
-            lengths = lengths.repeat(flat.shape[0] // lengths.shape[0])
+        flat, lengths, leading = self._read_in_outputs(read_in, batch)
         out = self.source_model.dynamics_from_inputs(flat, lengths)
-        leading = inputs.shape[:-1]
         return {key: out[key].reshape(*leading, out[key].shape[-1]) for key in ("factors", "states")}
 
     def prepare_candidates(self) -> None:
