@@ -248,6 +248,32 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
         typer.echo(f"wrote {out}", err=True)
 
 
+@app.command()
+def render(benchmarks: Path = typer.Option(Path("benchmarks"), help="folder of the benchmark JSONs"),
+           docs: Path = typer.Option(Path("docs/benchmarks"), help="folder of the benchmark pages"),
+           readme: Path = typer.Option(Path("README.md"), help="README with the headline markers"),
+           check: bool = typer.Option(False, help="write nothing; exit 1 listing the files that would change")) -> None:
+    """Render the benchmark pages (docs) and the README's headline rows from the benchmark JSONs."""
+    from neuralign.bench.render import render_docs, stale_files, update_readme
+
+    try:
+        stale = stale_files(benchmarks, docs, readme)
+        if check:
+            for path in stale:
+                typer.echo(f"stale: {path}")
+            if stale:
+                typer.echo(f"{len(stale)} file(s) differ from what {benchmarks}/*.json renders to; run "
+                           "`neuralign render`.", err=True)
+                raise typer.Exit(code=1)
+            typer.echo(f"up to date: {docs} and the headline of {readme}")
+            return
+        render_docs(benchmarks, docs)
+        update_readme(readme, benchmarks, docs_dir=docs)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(str(error))
+    typer.echo(f"updated {len(stale)} file(s)" + "".join(f"\n  {path}" for path in stale))
+
+
 def _numbers(name: str, text: str, kind: type) -> list[Any]:
     try:
         return [kind(value) for value in text.split(",") if value.strip()]
