@@ -84,9 +84,10 @@ def test_erdiff_denoise_applies_the_priors_tweedie_step(model, sessions):
     source, target = sessions
     aligner = ERDiff(model, source=source, prior_epochs=2, prior_width=8, prior_blocks=1, refine_epochs=0,
                      **FAST).fit(target)
+    assert aligner.prior_ is None  # no step of this alignment reads the prior: it is fitted only when needed
     plain = aligner.transform(target)
     np.testing.assert_array_equal(aligner.transform(target, denoise=0), plain)  # the default level is 0
-    expected = aligner.prior_.denoise(torch.as_tensor(plain), 0.3).numpy()
+    expected = aligner.fit_prior().denoise(torch.as_tensor(plain), 0.3).numpy()
     np.testing.assert_allclose(aligner.transform(target, denoise=0.3), expected, rtol=1e-5, atol=1e-6)
     calibrated = aligner.transform(target, calibration="moments")  # calibration first, then the prior's step
     np.testing.assert_allclose(aligner.transform(target, calibration="moments", denoise=0.3),

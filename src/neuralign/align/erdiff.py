@@ -129,9 +129,16 @@ class ERDiff(ReadInAligner):
             parameter.requires_grad_(False)
         return self.prior_
 
-    def fit(self, target: TrialData) -> "ERDiff":
-        self.fit_prior()
-        return super().fit(target)
+    @property
+    def uses_prior(self) -> bool:
+        """Whether any step reads the prior: the refinement's bound, the bound as selection, or denoising."""
+        return (self.prior_weight > 0 and self.refine_epochs > 0) or self.selection == "bound" or self.denoise > 0
+
+    def fit(self, target: TrialData, *, labelled: int | None = None) -> "ERDiff":
+        """Fit the prior (when a step uses it; once) and the target read-in (``ReadInAligner.fit``)."""
+        if self.uses_prior:
+            self.fit_prior()
+        return super().fit(target, labelled=labelled)
 
     def transform(self, target: TrialData, *, restart: int | None = None, calibration: str | None = None,
                   denoise: float | None = None) -> np.ndarray:
@@ -141,13 +148,14 @@ class ERDiff(ReadInAligner):
         latents = super().transform(target, restart=restart, calibration=calibration)
         if level == 0:
             return latents
-        prior = self.prior_
+        prior = self.fit_prior()  # fitted here if no step of the alignment needed it
         reference = prior.data_scale
         denoised = prior.denoise(torch.as_tensor(latents, device=reference.device, dtype=reference.dtype), level)
         return np.where(target.mask[..., None], denoised.cpu().numpy(), 0.0).astype(latents.dtype)
 
     def prepare_candidates(self) -> None:
-        self.prior_.to(self.source_latents_.device)
+        if self.prior_ is not None:
+            self.prior_.to(self.source_latents_.device)
         self._refining = False
 
     def refine(self, tensors: dict[str, torch.Tensor]) -> None:
