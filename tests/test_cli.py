@@ -190,3 +190,51 @@ def test_align_command_rejects_a_bad_denoise_level():
         result = runner.invoke(app, ["align", "--source", "erdiff_miller_co:source", "--target",
                                      "erdiff_miller_co:target", "--method", method, "--denoise", level])
         assert result.exit_code == 2 and "denoise: expected a finite number >= 0" in result.output, result.output
+
+
+def test_align_command_default_method_reports_its_confidence(tmp_path):
+    sessions = load("synthetic_reach_sessions", n_trials=24, n_time=8, n_units=(10, 9), seed=0)
+    io.save(sessions[0], tmp_path / "source.npz")
+    io.save(sessions[1], tmp_path / "target.npz")
+    from neuralign.models import LFADS
+
+    LFADS(factor_dim=2, read_in_dim=8, encoder_dim=8, ic_dim=4, generator_dim=8, max_epochs=3,
+          verbose=False).fit(sessions[0]).save(tmp_path / "lfads.pt")
+    result = runner.invoke(app, ["align", "--source", str(tmp_path / "source.npz"), "--target",
+                                 str(tmp_path / "target.npz"), "--model", str(tmp_path / "lfads.pt"), "--out",
+                                 str(tmp_path / "out"), "--labelled", "8"])
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Choice of map" in summary and "source model: LFADS" in summary and "labelled 8" in summary
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["selection"] == "k labelled trials" and report["labelled"] == 8 and "margin" in report
+
+
+def test_align_command_rejects_bad_labelled_counts_and_a_model_without_dynamics(tmp_path):
+    sessions = load("synthetic_reach_sessions", n_trials=24, n_time=8, n_units=(10, 9), seed=0)
+    io.save(sessions[0], tmp_path / "source.npz")
+    io.save(sessions[1], tmp_path / "target.npz")
+    from neuralign.models import SeqVAE
+
+    SeqVAE(latent_dim=2, hidden_size=8, read_in_dim=8, max_epochs=1, verbose=False).fit(sessions[0]).save(
+        tmp_path / "seqvae.pt")
+    common = ["align", "--source", str(tmp_path / "source.npz"), "--target", str(tmp_path / "target.npz"),
+              "--model", str(tmp_path / "seqvae.pt"), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, common + ["--labelled", "0"])
+    assert result.exit_code == 2 and "labelled" in result.output
+    result = runner.invoke(app, common + ["--method", "none", "--labelled", "4"])
+    assert result.exit_code == 2 and "labelled: --method none fits no candidates" in result.output
+    result = runner.invoke(app, common)  # the default method needs a latent dynamics model
+    assert result.exit_code == 2 and "needs a latent dynamics model" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_fit_lfads_from_the_command_line(tiny_file, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--model", "lfads",
+                                 "--latent-dim", "3", "--max-epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    from neuralign.models import LFADS
+
+    assert LFADS.load(tmp_path / "m.pt").latent_dim == 3
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "n.pt"), "--model", "gpfa"])
+    assert result.exit_code == 2 and "model: expected one of ['seqvae', 'lfads'], got 'gpfa'" in result.output
