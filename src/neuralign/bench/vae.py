@@ -1,7 +1,8 @@
-"""Benchmark ``vae``: the sequential VAE on the bundled monkey reaching pair and on synthetic reaching data.
+"""Benchmark ``vae``: the sequential VAE and the LFADS latent dynamics model on the bundled monkey reaching pair and
+on synthetic reaching data.
 
-Monkey (source session, 168 trials): per seed, a stratified 75/25 split of trials; SeqVAE fitted on the
-75 %; on the held-out 25 %: velocity R2 (%) and RMSE from the behaviour head, and reconstruction bits/spike
+Monkey (source session, 168 trials): per seed, a stratified 75/25 split of trials; each model fitted on the
+75 % (126 trials); on the held-out 25 %: velocity R2 (%) and RMSE from the behaviour head, and reconstruction bits/spike
 (rates from the posterior mean given the same trials' spikes); fit time. A linear reference beside it:
 Gaussian smoothing (1 bin) -> PCA (8) -> ridge, fitted on the same split.
 Synthetic (``synthetic_reach``): latent recovery R2 of an affine map from inferred to true latents, fitted on
@@ -18,6 +19,7 @@ from sklearn.decomposition import PCA
 from neuralign.bench import Row
 from neuralign.data.datasets import load
 from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent, rmse
+from neuralign.models.lfads import LFADS
 from neuralign.models.seqvae import SeqVAE
 
 
@@ -33,37 +35,46 @@ def linear_reference(train, test) -> float:
     return decoder.score(project(smooth_test), test.behavior)
 
 
+MODELS = {"SeqVAE": (SeqVAE, "latent_dim"), "LFADS": (LFADS, "factor_dim")}
+
+
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
     n_seeds = seeds or (2 if quick else 5)
     source = load("erdiff_miller_co", session="source")
-    results: dict[str, list[float]] = {k: [] for k in ("r2", "rmse", "bps", "seconds", "linear", "epochs")}
-    for seed in range(n_seeds):
-        train, test = source.split(0.25, seed=seed)
-        started = time.perf_counter()
-        model = SeqVAE(seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(train)
-        results["seconds"].append(time.perf_counter() - started)
-        predicted = model.predict_behavior(test)
-        results["r2"].append(r2_percent(test.behavior, predicted))
-        results["rmse"].append(rmse(test.behavior, predicted))
-        results["bps"].append(bits_per_spike(model.predict_rates(test), test.counts))
-        results["epochs"].append(model.history_.epochs_run)
-        results["linear"].append(linear_reference(train, test))
-        progress(f"vae seed {seed}: R2 {results['r2'][-1]:.1f} %, {results['seconds'][-1]:.1f} s, "
-                 f"{results['epochs'][-1]} epochs")
     setting = "monkey source, held-out 25 %"
-    rows = [Row.from_values("SeqVAE", setting, "velocity R2 %", results["r2"], results["seconds"]),
-            Row.from_values("SeqVAE", setting, "velocity RMSE", results["rmse"], results["seconds"]),
-            Row.from_values("SeqVAE", setting, "bits/spike (recon.)", results["bps"], results["seconds"]),
-            Row.from_values("SeqVAE", setting, "fit seconds", results["seconds"], results["seconds"]),
-            Row.from_values("PCA(8)+ridge", setting, "velocity R2 %", results["linear"], 0.0)]
-    recovery, seconds = [], []
-    for seed in range(n_seeds):
-        data = load("synthetic_reach", seed=seed, n_trials=100 if quick else 200)
-        train, test = data.split(0.25, seed=seed)
-        started = time.perf_counter()
-        model = SeqVAE(latent_dim=4, seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(train)
-        seconds.append(time.perf_counter() - started)
-        recovery.append(latent_recovery(model.transform(train), train.latents, model.transform(test), test.latents))
-        progress(f"synthetic seed {seed}: latent recovery R2 {recovery[-1]:.3f}, {seconds[-1]:.1f} s")
-    rows.append(Row.from_values("SeqVAE", "synthetic_reach, held-out 25 %", "latent recovery R2", recovery, seconds))
+    rows, linear = [], []
+    for name, (cls, _) in MODELS.items():
+        results: dict[str, list[float]] = {k: [] for k in ("r2", "rmse", "bps", "seconds", "epochs")}
+        for seed in range(n_seeds):
+            train, test = source.split(0.25, seed=seed)
+            started = time.perf_counter()
+            model = cls(seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(train)
+            results["seconds"].append(time.perf_counter() - started)
+            predicted = model.predict_behavior(test)
+            results["r2"].append(r2_percent(test.behavior, predicted))
+            results["rmse"].append(rmse(test.behavior, predicted))
+            results["bps"].append(bits_per_spike(model.predict_rates(test), test.counts))
+            results["epochs"].append(model.history_.epochs_run)
+            if name == "SeqVAE":
+                linear.append(linear_reference(train, test))
+            progress(f"{name} seed {seed}: R2 {results['r2'][-1]:.1f} %, {results['seconds'][-1]:.1f} s, "
+                     f"{results['epochs'][-1]} epochs")
+        rows += [Row.from_values(name, setting, "velocity R2 %", results["r2"], results["seconds"]),
+                 Row.from_values(name, setting, "velocity RMSE", results["rmse"], results["seconds"]),
+                 Row.from_values(name, setting, "bits/spike (recon.)", results["bps"], results["seconds"]),
+                 Row.from_values(name, setting, "fit seconds", results["seconds"], results["seconds"])]
+    rows.append(Row.from_values("PCA(8)+ridge", setting, "velocity R2 %", linear, 0.0))
+    for name, (cls, dims) in MODELS.items():
+        recovery, seconds = [], []
+        for seed in range(n_seeds):
+            data = load("synthetic_reach", seed=seed, n_trials=100 if quick else 200)
+            train, test = data.split(0.25, seed=seed)
+            started = time.perf_counter()
+            model = cls(**{dims: 4}, seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(train)
+            seconds.append(time.perf_counter() - started)
+            recovery.append(latent_recovery(model.transform(train), train.latents, model.transform(test),
+                                            test.latents))
+            progress(f"{name} synthetic seed {seed}: latent recovery R2 {recovery[-1]:.3f}, {seconds[-1]:.1f} s")
+        rows.append(Row.from_values(name, "synthetic_reach, held-out 25 %", "latent recovery R2", recovery,
+                                    seconds))
     return rows
