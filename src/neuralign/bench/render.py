@@ -34,6 +34,8 @@ class HeadlineEntry(NamedTuple):
 
 HEADLINE: tuple[HeadlineEntry, ...] = (
     HeadlineEntry("vae", "SeqVAE", "monkey source", "velocity R2 %"),
+    HeadlineEntry("vae", "LFADS", "monkey source", "velocity R2 %"),
+    HeadlineEntry("vae", "LFADS", "monkey source", "fit seconds"),
     HeadlineEntry("align", "dynamics (default)", "pair", "velocity R2 %"),
     HeadlineEntry("align", "dynamics (default)", "pair", "right-map rate (R2 >= 75 %)"),
     HeadlineEntry("align", "dynamics (default), 4 aligner seeds per model", "pair", "right-map rate (R2 >= 75 %)"),

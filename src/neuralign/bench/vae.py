@@ -16,7 +16,7 @@ from typing import Callable
 
 from sklearn.decomposition import PCA
 
-from neuralign.bench import Row
+from neuralign.bench import Row, describe_seeds, seed_values
 from neuralign.data.datasets import load
 from neuralign.metrics import RidgeDecoder, bits_per_spike, latent_recovery, r2_percent, rmse
 from neuralign.models.lfads import LFADS
@@ -38,14 +38,15 @@ def linear_reference(train, test) -> float:
 MODELS = {"SeqVAE": (SeqVAE, "latent_dim"), "LFADS": (LFADS, "factor_dim")}
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
-    n_seeds = seeds or (2 if quick else 5)
+def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
+        seed_set: str = "reporting") -> list[Row]:
+    seed_list = seed_values(seed_set, seeds or (2 if quick else 5))
     source = load("erdiff_miller_co", session="source")
-    setting = "monkey source, held-out 25 %"
+    setting = f"monkey source, held-out 25 %, {describe_seeds(seed_set, seed_list)}"
     rows, linear = [], []
     for name, (cls, _) in MODELS.items():
         results: dict[str, list[float]] = {k: [] for k in ("r2", "rmse", "bps", "seconds", "epochs")}
-        for seed in range(n_seeds):
+        for seed in seed_list:
             train, test = source.split(0.25, seed=seed)
             started = time.perf_counter()
             model = cls(seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(train)
@@ -66,7 +67,7 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
     rows.append(Row.from_values("PCA(8)+ridge", setting, "velocity R2 %", linear, 0.0))
     for name, (cls, dims) in MODELS.items():
         recovery, seconds = [], []
-        for seed in range(n_seeds):
+        for seed in seed_list:
             data = load("synthetic_reach", seed=seed, n_trials=100 if quick else 200)
             train, test = data.split(0.25, seed=seed)
             started = time.perf_counter()
@@ -75,6 +76,6 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
             recovery.append(latent_recovery(model.transform(train), train.latents, model.transform(test),
                                             test.latents))
             progress(f"{name} synthetic seed {seed}: latent recovery R2 {recovery[-1]:.3f}, {seconds[-1]:.1f} s")
-        rows.append(Row.from_values(name, "synthetic_reach, held-out 25 %", "latent recovery R2", recovery,
-                                    seconds))
+        rows.append(Row.from_values(name, f"synthetic_reach, held-out 25 %, {describe_seeds(seed_set, seed_list)}",
+                                    "latent recovery R2", recovery, seconds))
     return rows
