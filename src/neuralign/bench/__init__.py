@@ -26,6 +26,7 @@ from neuralign._checks import one_of, positive_int
 
 BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
               "align-synthetic": "neuralign.bench.align_synthetic",
+              "align-timing": "neuralign.bench.align_timing",
               "multimodal": "neuralign.bench.multimodal",
               "neat": "neuralign.bench.neat",
               "mmd": "neuralign.bench.mmd",
