@@ -49,3 +49,15 @@ def test_results_give_rates_margins_and_keep_runs_in_order():
     assert rows["right-map rate (R2 >= 75 %)"].values == [1.0, 0.0]
     assert rows["margin"].values == [1.5, 1.5] and rows["runner-up is a mirror"].values == [1.0, 1.0]
     assert "tuning seeds 0-1" in rows["margin"].setting
+
+
+@pytest.mark.slow
+def test_quick_alignment_benchmarks_run_end_to_end():
+    rows = bench_align.run(quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")
+    methods = {row.method for row in rows}
+    assert {"dynamics (default)", "no alignment (source read-in)", "target-behaviour read-in (labels)"} <= methods
+    assert any(row.metric == "margin" for row in rows)
+    from neuralign.bench import align_timing
+
+    timing = align_timing.run(quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")
+    assert {row.metric for row in timing} >= {"fit seconds (wall)", "alignment seconds (wall)"}
