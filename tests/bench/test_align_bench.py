@@ -36,7 +36,7 @@ def test_same_units_and_reversed_settings():
 
 def test_results_give_rates_margins_and_keep_runs_in_order():
     class Report:
-        labelled, margin, runner_up, relations = 0, 1.5, 1, ["same", "mirror"]
+        labelled, margin, runner_up, relations, margin_kind = 0, 1.5, 1, ["same", "mirror"], "z"
 
     class Aligner:
         report_ = Report()

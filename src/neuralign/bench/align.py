@@ -21,8 +21,9 @@ coarser bins, fewer and asymmetric conditions, fewer units):
 
 A run is "right" when its velocity R2 is >= ``RIGHT_MAP_R2`` (a mirrored or rotated map scores far below 0).
 Each row keeps its per-run values in run order; per run of the unsupervised aligners the report's margin and the
-relation of its runner-up are kept too (rows "margin", "runner-up is a mirror"), so that the margin can be set
-against right and wrong runs. Seeds: ``seed_set`` "reporting" (100, 101, ...; the default) or "tuning" (0, 1, ...).
+relation of its runner-up are kept too (rows "margin" for a paired z over target trials, "margin (relative)" for
+a relative difference of scores that are not sums over trials, and "runner-up is a mirror"), so that the margin
+can be set against right and wrong runs. Seeds: ``seed_set`` "reporting" (100, 101, ...; the default) or "tuning" (0, 1, ...).
 """
 
 from __future__ import annotations
@@ -118,12 +119,14 @@ class _Results:
         self.runs: dict[tuple[str, str], dict[str, list[float]]] = {}
 
     def add(self, method: str, setting: str, r2: float, seconds: float, aligner: Any = None) -> None:
-        entry = self.runs.setdefault((method, setting), {"r2": [], "seconds": [], "margin": [], "mirror": []})
+        entry = self.runs.setdefault((method, setting), {"r2": [], "seconds": [], "margin": [], "mirror": [],
+                                                         "kind": []})
         entry["r2"].append(r2)
         entry["seconds"].append(seconds)
         report = getattr(aligner, "report_", None)
         if report is not None and not report.labelled:
             entry["margin"].append(min(report.margin, 1e6))
+            entry["kind"].append(report.margin_kind)
             entry["mirror"].append(float(report.runner_up is not None
                                          and report.relations[report.runner_up] == "mirror"))
 
@@ -137,8 +140,9 @@ class _Results:
                 rows.append(Row.from_values(method, label, f"right-map rate (R2 >= {RIGHT_MAP_R2:g} %)", right,
                                             entry["seconds"]))
             rows.append(Row.from_values(method, label, "alignment seconds", entry["seconds"], entry["seconds"]))
-            if entry["margin"]:
-                rows.append(Row.from_values(method, label, "margin", entry["margin"], entry["seconds"]))
+            if entry["margin"]:  # a paired z over trials is "margin"; a relative score difference is apart
+                name = "margin" if set(entry["kind"]) == {"z"} else "margin (relative)"
+                rows.append(Row.from_values(method, label, name, entry["margin"], entry["seconds"]))
                 rows.append(Row.from_values(method, label, "runner-up is a mirror", entry["mirror"],
                                             entry["seconds"]))
         return rows
