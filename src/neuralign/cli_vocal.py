@@ -11,15 +11,15 @@ from typing import Any, Optional
 
 import typer
 
+from neuralign._cli_common import reported
+from neuralign._outputs import check_output, make_folder, make_parent
+
+FORCE_HELP = "overwrite an existing output that another command (or another run) wrote"
+
 vocal_app = typer.Typer(no_args_is_help=True, help="Vocalisations: segment audio, fit a VAE, compare groups (MMD).")
 
 SYLLABLES_HELP = ("syllables: an .npz from `vocal segment`, a .wav file (segmented with default settings) or "
                   "vocalmat_usv[:CLASS] (bundled crops)")
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def _write_npz(path: Path, **arrays: Any) -> None:
@@ -65,17 +65,18 @@ def segment(audio: Path = typer.Argument(..., help="a .wav recording"),
             min_duration: float = typer.Option(0.008, help="shortest syllable (s)"),
             max_duration: float = typer.Option(0.2, help="longest syllable (s)"),
             low: float = typer.Option(30_000.0, help="lowest frequency of the band (Hz)"),
-            high: float = typer.Option(90_000.0, help="highest frequency of the band (Hz)")) -> None:
+            high: float = typer.Option(90_000.0, help="highest frequency of the band (Hz)"),
+            force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Segment a recording into syllables by amplitude thresholds; writes images, onsets and offsets."""
     from neuralign.analysis.vocal import segment_recording
 
-    try:
+    with reported():
+        out = check_output("vocal segment", out, inputs=[audio], force=force)
         syllables = segment_recording(audio, size=size, window=window, onset_threshold=onset,
                                       offset_threshold=offset, min_duration=min_duration, max_duration=max_duration,
                                       band=(low, high))
+        make_parent(out)
         _write_npz(out, images=syllables.images, onsets=syllables.onsets, offsets=syllables.offsets)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     typer.echo(f"wrote {syllables.images.shape[0]} syllables {syllables.images.shape[1:]} to {out}")
 
 
@@ -87,19 +88,20 @@ def fit(syllables: list[str] = typer.Argument(..., help=SYLLABLES_HELP + "; seve
         size: int = typer.Option(32, help="image side for .wav and vocalmat_usv inputs"),
         seed: int = typer.Option(0, help="random seed"),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
-        quiet: bool = typer.Option(False, help="no progress bar")) -> None:
+        quiet: bool = typer.Option(False, help="no progress bar"),
+        force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Fit a convolutional VAE on the pooled syllable images of one or more sources."""
     import numpy as np
 
     from neuralign.models.vocalvae import VocalVAE
 
-    try:
+    with reported():
+        out = check_output("vocal fit", out, inputs=syllables, force=force)
         images = np.concatenate([load_syllables(spec, size=size) for spec in syllables])
         model = VocalVAE(latent_dim=latent_dim, image_size=images.shape[1], max_epochs=max_epochs, seed=seed,
                          device=device, verbose=not quiet).fit(images)
+        make_parent(out)
         model.save(out)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     history = model.history_
     typer.echo(f"fitted on {images.shape[0]} syllables in {history.seconds:.1f} s ({history.epochs_run} epochs); "
                f"saved to {out}")
@@ -115,27 +117,27 @@ def _report(out: Path, summary: dict[str, Any], tests: dict[str, Any], latents: 
     from neuralign.plot import mmd_matrix, null_distribution
     from neuralign.plot._style import pyplot
 
-    out.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
+
+    def save_figure(axes: Any, name: str) -> None:
+        with atomic_path(out / name) as temporary:
+            axes.figure.savefig(temporary, dpi=120, bbox_inches="tight", format="png")
+        plt.close(axes.figure)
+
+    make_folder(out)
     with atomic_path(out / "summary.json") as temporary:
         temporary.write_text(json.dumps(summary, indent=2))
-    plt = pyplot()
     first_name, first = next(iter(tests.items()))
-    axes = null_distribution(first.null, first.statistic, p_value=first.p_value, title=first_name)
-    axes.figure.savefig(out / "null.png", dpi=120, bbox_inches="tight")
-    plt.close(axes.figure)
+    save_figure(null_distribution(first.null, first.statistic, p_value=first.p_value, title=first_name), "null.png")
     if latents is not None:
         from neuralign.analysis.vocal import embed_2d
 
         _write_npz(out / "latents.npz", **latents)
         points, method = embed_2d(np.concatenate(list(latents.values())), method=embedding)
         groups = np.concatenate([[name] * len(v) for name, v in latents.items()])
-        axes = plot_embedding(points, groups, method=method.upper(), title="latent means")
-        axes.figure.savefig(out / "embedding.png", dpi=120, bbox_inches="tight")
-        plt.close(axes.figure)
+        save_figure(plot_embedding(points, groups, method=method.upper(), title="latent means"), "embedding.png")
     if pairwise is not None:
-        axes = mmd_matrix(pairwise.statistic, pairwise.names, p_value=pairwise.p_value)
-        axes.figure.savefig(out / "mmd_matrix.png", dpi=120, bbox_inches="tight")
-        plt.close(axes.figure)
+        save_figure(mmd_matrix(pairwise.statistic, pairwise.names, p_value=pairwise.p_value), "mmd_matrix.png")
 
 
 @vocal_app.command("compare")
@@ -145,12 +147,14 @@ def compare_vocal(model_path: Path = typer.Argument(..., help="a VocalVAE saved 
                   permutations: int = typer.Option(1000, help="permutations per test"),
                   kernel: str = typer.Option("multi_rbf", help="rbf (median heuristic), multi_rbf or linear"),
                   embedding: str = typer.Option("auto", help="auto (UMAP if installed), umap or pca"),
-                  seed: int = typer.Option(0, help="seed of the permutations")) -> None:
+                  seed: int = typer.Option(0, help="seed of the permutations"),
+                  force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Encode each group's syllables with a fitted VAE and MMD-test every pair of groups."""
     from neuralign.analysis.vocal import compare_groups
     from neuralign.models.vocalvae import VocalVAE
 
-    try:
+    with reported():
+        out = check_output("vocal compare", out, inputs=[model_path, *syllables], force=force)
         if len(syllables) < 2:
             raise ValueError(f"syllables: expected at least two groups to compare, got {len(syllables)}.")
         model = VocalVAE.load(model_path)
@@ -160,8 +164,6 @@ def compare_vocal(model_path: Path = typer.Argument(..., help="a VocalVAE saved 
                    "groups": {name: int(len(v)) for name, v in result.latents.items()},
                    "tests": {name: {"mmd2": t.statistic, "p_value": t.p_value} for name, t in result.tests.items()}}
         _report(out, summary, result.tests, result.latents, result.pairwise, embedding)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
-        _fail(str(error))
     for name, test in result.tests.items():
         typer.echo(f"{name}: MMD^2 = {test.statistic:.4g}, p = {test.p_value:.4g} ({permutations} permutations)")
     typer.echo(f"wrote {out}/summary.json and figures")
@@ -209,12 +211,14 @@ def compare(first: str = typer.Argument(..., help="samples: .npy/.npz/.csv file 
             permutations: int = typer.Option(1000, help="permutations"),
             unbiased: bool = typer.Option(True, help="unbiased (U) or biased (V) MMD^2"),
             seed: int = typer.Option(0, help="seed of the permutations"),
-            out: Optional[Path] = typer.Option(None, "--out", "-o", help="report folder (summary.json, null.png)")
-            ) -> None:
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="report folder (summary.json, null.png)"),
+            force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Do two sets of samples (latents, activity) come from the same distribution? MMD^2 permutation test."""
     from neuralign.metrics.mmd import mmd_test
 
-    try:
+    with reported():
+        if out is not None:
+            out = check_output("compare", out, inputs=[first, second], force=force)
         x, y = load_samples(first, key), load_samples(second, key)
         result = mmd_test(x, y, kernel=kernel, n_permutations=permutations, unbiased=unbiased, seed=seed)
         if out is not None:
@@ -222,7 +226,5 @@ def compare(first: str = typer.Argument(..., help="samples: .npy/.npz/.csv file 
                        "kernel": kernel, "bandwidth": result.bandwidth, "unbiased": unbiased,
                        "n_permutations": permutations, "mmd2": result.statistic, "p_value": result.p_value}
             _report(out, summary, {f"{first} vs {second}": result}, None, None, "pca")
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     typer.echo(f"{first} ({result.n_x}) vs {second} ({result.n_y}): MMD^2 = {result.statistic:.4g}, "
                f"p = {result.p_value:.4g} ({permutations} permutations, {kernel} kernel)")
