@@ -98,3 +98,7 @@ def one_of(name: str, value: Any, options: list[str] | tuple[str, ...]) -> str:
     if value not in options:
         raise ValueError(f"{name}: expected one of {sorted(options)}, got {value!r}.")
     return value
+
+
+class Note(UserWarning):
+    """Information about how an input was read (the command line prints it as ``note: ...``), not a problem."""

@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterator, NoReturn
 import typer
 from typer.core import TyperGroup
 
+from neuralign._checks import Note
+
 try:  # typer >= 0.22 ships its own copy of click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer on click
@@ -28,10 +30,6 @@ except ImportError:  # pragma: no cover - older typer on click
 
     class NoArgsIsHelpError(Exception):  # type: ignore[no-redef]
         """Absent from older click: no-args help is not a usage error there."""
-
-
-class Note(UserWarning):
-    """Information about how an input was read (printed as ``note: ...``), not a sign of a problem."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -67,6 +65,8 @@ def reported(interrupted: Callable[[], str] | None = None) -> Iterator[None]:
             fail(str(error) if not error.filename else _os_error(error))
         except (ValueError, TypeError, ImportError) as error:
             fail(str(error))
+        except EOFError as error:  # a reader that ran out of data: an empty or cut-off input file
+            fail(f"an input file ended early (empty or truncated): {error}")
         except OSError as error:
             fail(_os_error(error), code=1)
         except FloatingPointError as error:  # neuralign.train.NonFiniteLossError: the fit diverged

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 
 from neuralign._cli_common import NeuralignGroup, fail, reported
-from neuralign._outputs import check_output, make_folder, make_parent
+from neuralign._outputs import check_output, check_writable_folder, make_folder, make_parent
 from neuralign.data.datasets import resolve_data  # the CLI's data specs (files or bundled name:part)
 
 app = typer.Typer(cls=NeuralignGroup, add_completion=False, no_args_is_help=True,

@@ -38,13 +38,16 @@ def load_syllables(spec: str, *, size: int = 32, crop: float = 1.0) -> Any:
 
     from neuralign.analysis.vocal import segment_recording, spectrogram_images
 
+    from neuralign.data.io import read_npz_arrays
+
     path = Path(spec)
     if path.suffix.lower() == ".npz" and path.is_file():
-        with np.load(path, allow_pickle=False) as file:
-            if "images" not in file.files:
-                raise ValueError(f"syllables: {spec!r} has no 'images' array (keys: {file.files}); write it with "
-                                 "`neuralign vocal segment`.")
-            return file["images"]
+        arrays = read_npz_arrays(path, name="syllables", expected="an .npz file of syllable images written by "
+                                                                   "`neuralign vocal segment`")
+        if "images" not in arrays:
+            raise ValueError(f"syllables: {spec!r} has no 'images' array (keys: {sorted(arrays)}); write it with "
+                             "`neuralign vocal segment`.")
+        return arrays["images"]
     if path.suffix.lower() == ".wav":
         return segment_recording(path, size=size).images
     name, _, part = spec.partition(":")
@@ -176,20 +179,29 @@ def load_samples(spec: str, key: Optional[str] = None) -> Any:
 
     from neuralign.data.trialdata import TrialData
 
+    from neuralign.data.io import read_npz_arrays
+
     path = Path(spec)
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".npy", ".npz", ".csv", ".txt"):
         if suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                raise ValueError(f"samples: cannot read {spec!r} as a .npy array (empty, truncated, another format "
+                                 f"or Python objects): {str(error)[:120]}") from None
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as file:
-                names = file.files
-                chosen = key or ("latents" if "latents" in names else (names[0] if len(names) == 1 else None))
-                if chosen not in names:
-                    raise ValueError(f"key: {spec!r} holds {names}; pick one with --key.")
-                array = file[chosen]
+            arrays = read_npz_arrays(path, name="samples", expected="an .npz file of samples (e.g. latents)")
+            names = sorted(arrays)
+            chosen = key or ("latents" if "latents" in names else (names[0] if len(names) == 1 else None))
+            if chosen not in names:
+                raise ValueError(f"key: {spec!r} holds {names}; pick one with --key.")
+            array = arrays[chosen]
         else:
-            array = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
+            try:
+                array = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
+            except ValueError as error:
+                raise ValueError(f"samples: cannot read {spec!r} as a table of numbers: {error}") from None
     else:
         from neuralign.data.datasets import resolve_data
 

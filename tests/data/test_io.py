@@ -169,25 +169,78 @@ def test_missing_file(tmp_path):
         read_nwb(tmp_path / "missing.nwb", bin_size=0.01, window=(0, 1))
 
 
-def test_plain_npz_without_marker(tmp_path):
+def test_plain_npz_is_read_as_plain_arrays_with_a_note(tmp_path):
+    from neuralign._checks import Note
+
     path = tmp_path / "plain.npz"
-    np.savez(path, counts=np.zeros((2, 3, 4)))
-    with pytest.raises(ValueError, match=r"plain.npz.*not a 'neuralign.trialdata' file.*found keys \['counts'\]"):
+    counts = np.random.default_rng(0).poisson(1.0, (4, 3, 2)).astype(float)
+    np.savez(path, counts=counts, behavior=np.ones((4, 3, 1)), labels=np.arange(4), bin_size=0.05, extra=np.ones(2))
+    with pytest.warns(Note, match=r"plain.npz.*read as plain arrays \(counts, behavior, labels, bin_size; "
+                                  r"ignored \['extra'\]\)"):
+        data = load(path)
+    assert np.array_equal(data.counts, counts) and data.bin_size == 0.05 and data.behavior.shape == (4, 3, 1)
+    assert np.array_equal(data.labels, np.arange(4))
+    np.savez(path, counts=counts[0])  # (time, units): one trial, default bin size, said so
+    with pytest.warns(Note, match="bin_size 0.02 s assumed; counts \\(time, units\\) as one trial"):
+        assert load(path).counts.shape == (1, 3, 2)
+    np.savez(path, spikes=counts)
+    with pytest.raises(ValueError, match=r"plain.npz.*no 'counts' array to read as plain arrays; found keys "
+                                         r"\['spikes'\].*numpy.savez\(path, counts="):
+        load(path)
+    np.savez(path, counts=counts, behavior=np.ones((5, 3, 1)))
+    with pytest.raises(ValueError, match="plain.npz' read as plain arrays: behavior"):
         load(path)
 
 
 def test_plain_h5_and_nwb_as_h5(tmp_path):
     import h5py
 
+    from neuralign._checks import Note
+
     path = tmp_path / "plain.h5"
     with h5py.File(path, "w") as file:
         file["counts"] = np.zeros(3)
-    with pytest.raises(ValueError, match="plain.h5.*no 'neuralign' format marker"):
+    with pytest.raises(ValueError, match="plain.h5' read as plain arrays: counts: expected 3 dimensions"):
         load(path)
+    with h5py.File(path, "w") as file:
+        file["counts"] = np.zeros((2, 3, 4))
+        file["bin_size"] = 0.1
+    with pytest.warns(Note, match="plain.h5.*no 'neuralign' format marker: read as plain arrays"):
+        data = load(path)
+    assert data.counts.shape == (2, 3, 4) and data.bin_size == 0.1
     nwb_path = tmp_path / "rec.nwb"
     write_nwb(make_data(), nwb_path)
     with pytest.raises(ValueError, match="looks like an NWB file: pass format='nwb'"):
         load(nwb_path, format="h5")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_empty_truncated_and_foreign_files_say_which(tmp_path, suffix):
+    path = tmp_path / f"data{suffix}"
+    save(make_data(), path)
+    raw = path.read_bytes()
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"path: cannot read .* it is empty \(0 bytes\)"):
+        load(path)
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load(path)
+    path.write_text("counts,behavior\n1,2\n")
+    with pytest.raises(ValueError, match="it is not (a zip archive|an HDF5 file) but text starting 'counts,b'") as error:
+        load(path)
+    assert "pickle" not in str(error.value)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    path.write_bytes((tmp_path / "array.npy").read_bytes())
+    with pytest.raises(ValueError, match=r"but a single NumPy array \(.npy\)"):
+        load(path)
+
+
+def test_object_arrays_are_refused_without_pickle_advice(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, counts=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="arrays of Python objects, which neuralign does not load") as error:
+        load(path)
+    assert "allow_pickle" not in str(error.value)
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".h5", ".nwb"])
