@@ -60,6 +60,8 @@ def folder(tmp_path_factory) -> Path:
     np.savez(root / "latents.npz", latents=np.zeros((4, 5, 2)))
     np.savez(root / "syllables.npz", images=np.random.default_rng(0).random((6, 8, 8)), onsets=np.arange(6.0),
              offsets=np.arange(6.0) + 0.5)
+    io.write_nwb(data, root / "rec.nwb")
+    (root / "text.nwb").write_text("not hdf5\n")
     (root / "list.yaml").write_text("- 1\n- 2\n")
     (root / "badkey.yaml").write_text("latent_dims: 3\n")
     (root / "broken.yaml").write_text("a: [1, 2\n")
@@ -107,6 +109,19 @@ CASES = [
     ("fit data.npz --out m.pt --seed -1", "seed"),
     ("fit data.npz --out m.pt --no-such-option", "--no-such-option"),
     ("fit --out m.pt", "Missing argument"),
+    ("fit rec.nwb --out m.pt", "give bin_size and window (command line: --bin-size"),
+    ("fit rec.nwb --out m.pt --bin-size 0.02", "give window"),
+    ("fit data.npz --out m.pt --bin-size 0.02", "applies to .nwb inputs only"),
+    ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0.1", "window (--window): expected BEFORE,AFTER"),
+    ("fit rec.nwb --out m.pt --bin-size -1 --window 0,0.12", "bin_size"),
+    ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0,0.12 --event go_cue", "event: no column 'go_cue'"),
+    ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0,0.12 --behavior speed", "behavior: no TimeSeries"),
+    ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0,0.12 --label-column kind", "label_column: no column"),
+    ("fit text.nwb --out m.pt --bin-size 0.02 --window 0,0.12", "not an HDF5 file but text"),
+    ("encode model.pt rec.nwb --out z.npz", "--bin-size"),
+    ("align --source data.npz --target data.npz --out out --window 0,1", "applies to .nwb inputs only"),
+    ("compare a.npy b.npy --event start_time", "applies to .nwb inputs only"),
+    ("neat --regions semedo_v1v2 --bin-size 0.1 --out out", "applies to .nwb inputs only"),
     # --------------------------------------------------------------------------------------------- encode
     ("encode model.pt data.npz --out data.npz", "is also an input"),
     ("encode model.pt data.npz --out model.pt", "out: expected a .npz file"),

@@ -79,6 +79,54 @@ def reported(interrupted: Callable[[], str] | None = None) -> Iterator[None]:
             raise typer.Exit(code=130) from None
 
 
+# ------------------------------------------------------------------------------------ NWB inputs on the command line
+def bin_size_option() -> Any:
+    return typer.Option(None, "--bin-size", help="for .nwb inputs: bin width in seconds")
+
+
+def window_option() -> Any:
+    return typer.Option(None, "--window", help="for .nwb inputs: BEFORE,AFTER seconds around each trial's event, "
+                                               "e.g. 0.2,0.5 (both >= 0)")
+
+
+def event_option() -> Any:
+    return typer.Option(None, "--event", help="for .nwb inputs: trials-table column of the event times "
+                                              "(default start_time)")
+
+
+def behavior_option() -> Any:
+    return typer.Option(None, "--behavior", help="for .nwb inputs: the TimeSeries read as behaviour (default: the "
+                                                 "first found; 'none': no behaviour)")
+
+
+def label_column_option() -> Any:
+    return typer.Option(None, "--label-column", help="for .nwb inputs: trials-table column of condition labels")
+
+
+def nwb_options(specs: list[Any], *, bin_size: float | None = None, window: str | None = None,
+                event: str | None = None, behavior: str | None = None,
+                label_column: str | None = None) -> dict[str, Any]:
+    """read_nwb's keyword arguments from the command line's options; refuses them when no input is .nwb."""
+    given = {name: value for name, value in (("bin_size", bin_size), ("window", window), ("event", event),
+                                             ("behavior", behavior), ("label_column", label_column))
+             if value is not None}
+    if given and not any(str(spec).lower().endswith(".nwb") for spec in specs):
+        first = next(iter(given))
+        raise ValueError(f"{first} (--{first.replace('_', '-')}): applies to .nwb inputs only (it says how to bin "
+                         f"their spike times into trials), and none of {[str(spec) for spec in specs]} is one; "
+                         "drop it.")
+    if window is not None:
+        try:
+            before, after = (float(part) for part in window.split(","))
+        except ValueError:
+            raise ValueError(f"window (--window): expected BEFORE,AFTER in seconds such as 0.2,0.5, got "
+                             f"{window!r}.") from None
+        given["window"] = (before, after)
+    if behavior is not None and behavior.lower() in ("none", "false"):
+        given["behavior"] = False
+    return given
+
+
 class NeuralignGroup(TyperGroup):
     """The top-level group: usage errors (unknown option, bad number, missing argument) as one ``error:`` line."""
 

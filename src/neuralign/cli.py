@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 import typer
 
-from neuralign._cli_common import NeuralignGroup, fail, reported
+from neuralign._cli_common import (NeuralignGroup, behavior_option, bin_size_option, event_option, fail,
+                                   label_column_option, nwb_options, reported, window_option)
 from neuralign._outputs import check_output, check_writable_folder, make_folder, make_parent
 from neuralign.data.datasets import resolve_data  # the CLI's data specs (files or bundled name:part)
 
@@ -43,10 +44,10 @@ def main_options(version: bool = typer.Option(False, "--version", is_eager=True,
     """Latent variable models of neural population recordings, aligned across sessions."""
 
 
-def _single(spec: str) -> Any:
+def _single(spec: str, nwb: dict[str, Any] | None = None) -> Any:
     from neuralign.data.trialdata import TrialData
 
-    data = resolve_data(spec)
+    data = resolve_data(spec, nwb=nwb)
     if not isinstance(data, TrialData):
         parts = list(data) if isinstance(data, dict) else list(range(len(data)))
         raise ValueError(f"data: {spec!r} holds several recordings; pick one with {spec}:PART, PART in {parts}.")
@@ -98,10 +99,14 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         seed: Optional[int] = typer.Option(None, help="random seed"),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
         quiet: bool = typer.Option(False, help="no progress bar"),
+        bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+        event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+        label_column: Optional[str] = label_column_option(),
         force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Fit a sequential VAE or an LFADS latent dynamics model and save it."""
     with reported():
         out = check_output("fit", out, inputs=[data, config], force=force)
+        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
         cls = _model_class(model)
         settings = _read_config(config)
         dims = "factor_dim" if model == "lfads" else "latent_dim"
@@ -109,7 +114,7 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         settings.update({k: v for k, v in flags.items() if v is not None})
         if quiet:
             settings["verbose"] = False
-        recordings = resolve_data(data)
+        recordings = resolve_data(data, nwb=nwb)
         if isinstance(recordings, dict):
             recordings = list(recordings.values())
         fitted = cls(**settings).fit(recordings)
@@ -125,6 +130,9 @@ def encode(model_path: Path = typer.Argument(..., help="a model saved by `neural
            data: str = typer.Argument(..., help="file or bundled dataset name[:part]"),
            out: Path = typer.Option(..., "--out", "-o", help="where to write the latents (.npz)"),
            session: Optional[int] = typer.Option(None, help="the model's session index for these data"),
+           bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+           event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+           label_column: Optional[str] = label_column_option(),
            force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Write posterior-mean latents (trials, time, latent_dim) of a recording to an .npz file."""
     import numpy as np
@@ -134,8 +142,9 @@ def encode(model_path: Path = typer.Argument(..., help="a model saved by `neural
 
     with reported():
         out = check_output("encode", out, inputs=[model_path, data], force=force)
+        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
         model = load_model(model_path)
-        recording = _single(data)
+        recording = _single(data, nwb)
         latents = model.transform(recording, session=session)
         arrays = {"latents": latents}
         if recording.labels is not None:
@@ -165,6 +174,9 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
           denoise: float = typer.Option(0.0, help="erdiff only: noise level of the diffusion prior's denoising "
                                         "step on the aligned latents (0: none; 0.3 in the benchmarks)"),
           device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
+          bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+          event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+          label_column: Optional[str] = label_column_option(),
           force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Align a target session to a source model; writes aligned latents, decoded behaviour, the choice's
     confidence and a summary."""
@@ -182,6 +194,7 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
     unsupervised = sorted(name for name, cls in ALIGNERS.items() if not cls.supervised)
     with reported():
         out = check_output("align", out, inputs=[source, target, model_path], force=force)
+        nwb = nwb_options([source, target], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
         if method not in unsupervised:
             raise ValueError(f"method: expected one of {unsupervised}, got {method!r}.")
         if calibration not in CALIBRATIONS or (method == "none" and calibration != "none"):
@@ -195,7 +208,7 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
             positive_int("labelled", labelled)
             if method == "none":
                 raise ValueError("labelled: --method none fits no candidates to choose among; drop --labelled.")
-        source_data, target_data = _single(source), _single(target)
+        source_data, target_data = _single(source, nwb), _single(target, nwb)
         model = load_model(model_path) if model_path else LFADS(seed=seed, device=device).fit(source_data)
         cls = ALIGNERS[method]
         settings = {} if method == "none" else {"seed": seed, "device": device, "calibration": calibration}
@@ -329,6 +342,9 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
          seed: int = typer.Option(0, help="random seed"),
          device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
          out: Path = typer.Option(Path("reports/neat"), "--out", "-o", help="report folder"),
+         bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+         event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+         label_column: Optional[str] = label_column_option(),
          force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """NEAT lambda sweep on several regions: figures, report.md, results.json and latents.npz."""
     import numpy as np
@@ -338,7 +354,9 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
 
     with reported():
         out = check_output("neat", out, inputs=regions, force=force)
-        data = {spec: _single(spec) for spec in regions} if len(regions) > 1 else resolve_data(regions[0])
+        nwb = nwb_options(regions, bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        data = ({spec: _single(spec, nwb) for spec in regions} if len(regions) > 1
+                else resolve_data(regions[0], nwb=nwb))
         if not isinstance(data, dict):
             raise ValueError(f"regions: {regions[0]!r} is one recording; give one --regions per region.")
         weights = _numbers("lambdas", lambdas, float)

@@ -11,7 +11,8 @@ from typing import Any, Optional
 
 import typer
 
-from neuralign._cli_common import reported
+from neuralign._cli_common import (behavior_option, bin_size_option, event_option, label_column_option, nwb_options,
+                                   reported, window_option)
 from neuralign._outputs import check_output, make_folder, make_parent
 
 FORCE_HELP = "overwrite an existing output that another command (or another run) wrote"
@@ -172,7 +173,7 @@ def compare_vocal(model_path: Path = typer.Argument(..., help="a VocalVAE saved 
     typer.echo(f"wrote {out}/summary.json and figures")
 
 
-def load_samples(spec: str, key: Optional[str] = None) -> Any:
+def load_samples(spec: str, key: Optional[str] = None, nwb: Optional[dict[str, Any]] = None) -> Any:
     """(samples, dims) from .npy, .npz (``key``, or ``latents``, or its only array), .csv/.txt, or a recording
     (file or bundled ``name[:part]``, its counts flattened over trials and time)."""
     import numpy as np
@@ -205,7 +206,7 @@ def load_samples(spec: str, key: Optional[str] = None) -> Any:
     else:
         from neuralign.data.datasets import resolve_data
 
-        data = resolve_data(spec)
+        data = resolve_data(spec, nwb=nwb)
         if not isinstance(data, TrialData):
             parts = list(data) if isinstance(data, dict) else list(range(len(data)))
             raise ValueError(f"data: {spec!r} holds several recordings; pick one with {spec}:PART, PART in {parts}.")
@@ -224,6 +225,9 @@ def compare(first: str = typer.Argument(..., help="samples: .npy/.npz/.csv file 
             unbiased: bool = typer.Option(True, help="unbiased (U) or biased (V) MMD^2"),
             seed: int = typer.Option(0, help="seed of the permutations"),
             out: Optional[Path] = typer.Option(None, "--out", "-o", help="report folder (summary.json, null.png)"),
+            bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+            event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+            label_column: Optional[str] = label_column_option(),
             force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Do two sets of samples (latents, activity) come from the same distribution? MMD^2 permutation test."""
     from neuralign.metrics.mmd import mmd_test
@@ -231,7 +235,8 @@ def compare(first: str = typer.Argument(..., help="samples: .npy/.npz/.csv file 
     with reported():
         if out is not None:
             out = check_output("compare", out, inputs=[first, second], force=force)
-        x, y = load_samples(first, key), load_samples(second, key)
+        nwb = nwb_options([first, second], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        x, y = load_samples(first, key, nwb), load_samples(second, key, nwb)
         result = mmd_test(x, y, kernel=kernel, n_permutations=permutations, unbiased=unbiased, seed=seed)
         if out is not None:
             summary = {"first": first, "second": second, "n_first": result.n_x, "n_second": result.n_y,

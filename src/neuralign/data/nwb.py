@@ -84,6 +84,11 @@ def read_nwb(path: str | os.PathLike, *, bin_size: float, window: tuple[float, f
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}.")
+    from neuralign.data.io import file_problem
+
+    problem = file_problem(path, "HDF5", "an NWB 2 file (HDF5)")
+    if problem:
+        raise ValueError(problem)
     pynwb = _import_pynwb()
     io = None
     try:
