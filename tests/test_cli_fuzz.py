@@ -114,6 +114,7 @@ CASES = [
     ("fit data.npz --out m.pt --bin-size 0.02", "applies to .nwb inputs only"),
     ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0.1", "window (--window): expected BEFORE,AFTER"),
     ("fit rec.nwb --out m.pt --bin-size -1 --window 0,0.12", "bin_size"),
+    ("fit rec.nwb --out m.pt --bin-size 0.02 --window -0.1,0.12", "would read [t + 0.1, t + 0.12)"),
     ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0,0.12 --event go_cue", "event: no column 'go_cue'"),
     ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0,0.12 --behavior speed", "behavior: no TimeSeries"),
     ("fit rec.nwb --out m.pt --bin-size 0.02 --window 0,0.12 --label-column kind", "label_column: no column"),

@@ -354,6 +354,33 @@ def test_read_nwb_matches_hand_count(tmp_path):
     assert read_nwb(path, bin_size=bin_size, window=(before, after), behavior=False).behavior is None
 
 
+def test_read_nwb_windows_match_a_histogram_of_spike_times(tmp_path):
+    """Spike times off the bin grid, events off the grid: each trial's counts are np.histogram of the spike
+    times over [t - before, t + after) cut into bins."""
+    from pynwb import NWBHDF5IO, NWBFile
+
+    rng = np.random.default_rng(1)
+    spikes = [np.sort(rng.uniform(0, 12, size)) for size in (200, 90, 5)]
+    events = np.array([0.7, 3.333, 6.01, 9.9])
+    nwbfile = NWBFile(session_description="histogram", identifier="hist-1",
+                      session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwbfile.add_trial_column(name="cue", description="cue time")
+    for event in events:
+        nwbfile.add_trial(start_time=event - 0.5, stop_time=event + 1.0, cue=event)
+    for times in spikes:
+        nwbfile.add_unit(spike_times=times)
+    path = tmp_path / "hist.nwb"
+    with NWBHDF5IO(str(path), "w") as nwb_io:
+        nwb_io.write(nwbfile)
+    bin_size, before, after = 0.04, 0.3, 0.5
+    data = read_nwb(path, bin_size=bin_size, window=(before, after), event="cue")
+    assert data.counts.shape == (4, 20, 3)
+    for trial, event in enumerate(events):
+        edges = event - before + np.arange(21) * bin_size
+        expected = np.stack([np.histogram(times, edges)[0] for times in spikes], axis=1)
+        np.testing.assert_array_equal(data.counts[trial], expected)
+
+
 @pytest.mark.parametrize("ragged", [False, True])
 def test_write_read_nwb_round_trip(tmp_path, ragged):
     data = make_data(5, trials=5, time=10, units=3, ragged=ragged)
@@ -403,6 +430,9 @@ def test_read_nwb_bad_arguments(tmp_path):
         read_nwb(path, bin_size=0.1, window=(0.01, 0.01))
     with pytest.raises(ValueError, match="window: expected finite"):
         read_nwb(path, bin_size=0.1, window=(0, np.inf))
+    with pytest.raises(ValueError, match=r"window: expected \(before, after\).*both >= 0.*Got \(-0.1, 0.3\), which "
+                                         r"would read \[t \+ 0.1, t \+ 0.3\).*pass \(0.1, 0.3\)"):
+        read_nwb(path, bin_size=0.1, window=(-0.1, 0.3))
     with pytest.raises(ValueError, match=r"event: no column 'cue_time' .*available columns: "
                                          r"\['start_time', 'stop_time', 'go_time', 'direction'\]"):
         read_nwb(path, bin_size=0.1, window=(0, 1), event="cue_time")
