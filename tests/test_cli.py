@@ -238,3 +238,13 @@ def test_fit_lfads_from_the_command_line(tiny_file, tmp_path):
     assert LFADS.load(tmp_path / "m.pt").latent_dim == 3
     result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "n.pt"), "--model", "gpfa"])
     assert result.exit_code == 2 and "model: expected one of ['seqvae', 'lfads'], got 'gpfa'" in result.output
+
+
+def test_fit_reports_which_weights_it_kept(tiny_file, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--latent-dim", "2",
+                                 "--max-epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "warning: max_epochs=2 is below min_epochs=50" in result.output
+    assert "2 epochs, all within the warm-up (min_epochs): no best epoch was chosen; kept the last epoch's weights " \
+           "(validation loss" in result.output
+    assert "best validation loss inf" not in result.output

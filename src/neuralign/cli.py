@@ -121,8 +121,7 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         make_parent(out)
         fitted.save(out)
     history = fitted.history_
-    typer.echo(f"fitted in {history.seconds:.1f} s ({history.epochs_run} epochs, best validation loss "
-               f"{history.best_val_loss:.4g}); saved to {out}")
+    typer.echo(f"fitted in {history.seconds:.1f} s ({history.summary()}); saved to {out}")
 
 
 @app.command()

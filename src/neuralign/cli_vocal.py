@@ -107,7 +107,7 @@ def fit(syllables: list[str] = typer.Argument(..., help=SYLLABLES_HELP + "; seve
         make_parent(out)
         model.save(out)
     history = model.history_
-    typer.echo(f"fitted on {images.shape[0]} syllables in {history.seconds:.1f} s ({history.epochs_run} epochs); "
+    typer.echo(f"fitted on {images.shape[0]} syllables in {history.seconds:.1f} s ({history.summary()}); "
                f"saved to {out}")
 
 
