@@ -41,3 +41,17 @@ def test_nwb_on_the_command_line(tmp_path):
     with np.load(tmp_path / "z.npz") as saved:
         assert saved["latents"].shape == (12, 6, 2) and np.array_equal(saved["labels"], data.labels)
         assert "behavior_decoded" not in saved.files  # fitted without behaviour (--behavior none)
+
+
+def test_suspicious_counts_are_warning_lines(tmp_path):
+    rng = np.random.default_rng(0)
+    rates = rng.poisson(30.0, (8, 5, 3)) / 0.03  # spikes/s instead of counts: non-integers, many above 1000
+    np.savez(tmp_path / "rates.npz", counts=rates)
+    result = runner.invoke(app, ["fit", str(tmp_path / "rates.npz"), "--out", str(tmp_path / "m.pt"), "--latent-dim",
+                                 "4", "--max-epochs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert any("data[0]: " in line and "of the counts are not integers" in line for line in warned), result.output
+    assert any("data[0]: " in line and "hold more than 1000 counts" in line for line in warned), result.output
+    assert any("latent_dim: SeqVAE has 4 latent dimensions but data[0] has 3 units" in line for line in warned)
+    assert "Traceback" not in result.output

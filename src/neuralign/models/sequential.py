@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from neuralign._checks import as_array, describe
+from neuralign.data.quality import warn_about_counts
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.base import Estimator
 from neuralign.train import History, resolve_device, train
@@ -93,6 +94,7 @@ class SequenceModel(Estimator):
         self._check_fitted("adapt")
         data = check_trialdata("data", data)
         self._check_counts_signal("data", data)
+        warn_about_counts("data", data, model=type(self).__name__)
         network = self.network_
         torch.manual_seed(self.config.seed)  # the new layers' initialisation, as in fit
         index = network.read_in.add_session(data.n_units, self.config.read_in_dim)
@@ -163,6 +165,8 @@ class SequenceModel(Estimator):
         for index, session in enumerate(sessions):
             check_trialdata(f"{name}[{index}]", session)
             self._check_counts_signal(f"{name}[{index}]", session)
+        for index, session in enumerate(sessions):  # warnings only once every session is valid
+            warn_about_counts(f"{name}[{index}]", session, model=type(self).__name__, latent_dim=self.latent_dim)
         return list(sessions)
 
     def _check_counts_signal(self, name: str, data: TrialData) -> None:
