@@ -102,11 +102,37 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
         event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
         label_column: Optional[str] = label_column_option(),
+        checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir",
+                                                      help="write training checkpoints to this folder (one file "
+                                                           "per --out), so that an interrupted fit can be resumed"),
+        checkpoint_every: int = typer.Option(1, help="epochs between checkpoints"),
+        resume: bool = typer.Option(False, help="continue the interrupted fit whose checkpoint is in "
+                                                "--checkpoint-dir (same data and settings); ends with the same "
+                                                "weights as an uninterrupted fit"),
         force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Fit a sequential VAE or an LFADS latent dynamics model and save it."""
-    with reported():
+    import time
+
+    checkpoint: Optional[Path] = None
+    started = time.time()
+
+    def interrupted() -> str:
+        if checkpoint is None:
+            return ("fit stopped; nothing was written. Pass --checkpoint-dir DIR to keep checkpoints, and resume "
+                    "an interrupted fit with --resume.")
+        this_run = checkpoint.is_file() and (resume or checkpoint.stat().st_mtime >= started)
+        kept = _checkpoint_epoch(checkpoint) if this_run else None
+        if kept is None:
+            return ("fit stopped before its first checkpoint; nothing was kept. Rerun the command without --resume "
+                    "to start again.")
+        return (f"fit stopped; kept the checkpoint {str(checkpoint)!r} after epoch {kept}. Resume it with the same "
+                "command and --resume.")
+
+    with reported(interrupted=interrupted):
         out = check_output("fit", out, inputs=[data, config], force=force)
-        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
+        checkpoint = _checkpoint_file(checkpoint_dir, out, resume, checkpoint_every, inputs=[data, config])
         cls = _model_class(model)
         settings = _read_config(config)
         dims = "factor_dim" if model == "lfads" else "latent_dim"
@@ -117,11 +143,54 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         recordings = resolve_data(data, nwb=nwb)
         if isinstance(recordings, dict):
             recordings = list(recordings.values())
-        fitted = cls(**settings).fit(recordings)
+        if checkpoint is None:
+            fitted = cls(**settings).fit(recordings)
+        else:
+            make_folder(checkpoint.parent)
+            fitted = cls(**settings).fit(recordings, checkpoint_path=str(checkpoint), resume=resume,
+                                         checkpoint_every=checkpoint_every)
         make_parent(out)
         fitted.save(out)
     history = fitted.history_
-    typer.echo(f"fitted in {history.seconds:.1f} s ({history.summary()}); saved to {out}")
+    typer.echo(f"fitted in {history.seconds:.1f} s ({history.summary()}); saved to {out}"
+               + (f"; checkpoint {checkpoint}" if checkpoint is not None else ""))
+
+
+def _checkpoint_file(folder: Optional[Path], out: Path, resume: bool, every: int,
+                     inputs: list[Any]) -> Optional[Path]:
+    """The checkpoint file of ``fit --out OUT --checkpoint-dir FOLDER`` (FOLDER/OUT.checkpoint), checked before
+    any work; None without --checkpoint-dir."""
+    from neuralign._checks import positive_int
+    from neuralign._outputs import _existing_inputs
+
+    if folder is None:
+        if resume:
+            raise ValueError("resume: --resume continues from a checkpoint, so it needs --checkpoint-dir, the folder "
+                             "given to the interrupted fit.")
+        return None
+    positive_int("checkpoint_every", every)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"checkpoint_dir: expected a folder for the training checkpoints, got the file "
+                         f"{str(folder)!r}.")
+    check_writable_folder(folder, name="checkpoint_dir")
+    checkpoint = folder / f"{out.name}.checkpoint"
+    if checkpoint.resolve() in _existing_inputs(inputs):
+        raise ValueError(f"checkpoint_dir: the checkpoint {str(checkpoint)!r} would overwrite an input; choose "
+                         "another folder.")
+    if resume and not checkpoint.is_file():
+        raise ValueError(f"resume: no checkpoint {str(checkpoint)!r} to resume from (it is named after --out); "
+                         "check --checkpoint-dir and --out, or run without --resume to start afresh.")
+    return checkpoint
+
+
+def _checkpoint_epoch(path: Path) -> Optional[int]:
+    """The number of epochs a checkpoint holds, or None when there is none (or it cannot be read)."""
+    from neuralign._atomic import load_torch
+
+    try:
+        return int(load_torch(path, expected="a neuralign training checkpoint")["next_epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @app.command()
@@ -141,7 +210,8 @@ def encode(model_path: Path = typer.Argument(..., help="a model saved by `neural
 
     with reported():
         out = check_output("encode", out, inputs=[model_path, data], force=force)
-        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
         model = load_model(model_path)
         recording = _single(data, nwb)
         latents = model.transform(recording, session=session)

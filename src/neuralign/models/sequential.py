@@ -57,10 +57,12 @@ class SequenceModel(Estimator):
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit(self, data: TrialData | Sequence[TrialData], *, checkpoint_path: str | None = None,
-            resume: bool = False) -> "SequenceModel":
+            resume: bool = False, checkpoint_every: int | None = None) -> "SequenceModel":
         """Fit on one session or a list of sessions (each with its own units; behaviour optional).
 
-        ``checkpoint_path`` / ``resume``: write training checkpoints there and continue from one.
+        ``checkpoint_path`` / ``resume``: write training checkpoints there and continue from one (the resumed fit
+        ends with the same weights as an uninterrupted one); ``checkpoint_every``: epochs between checkpoints
+        (default: the training loop's).
         """
         sessions = self._sessions("data", data)
         behavior_dims = {s.behavior.shape[2] for s in sessions if s.behavior is not None}
@@ -81,7 +83,9 @@ class SequenceModel(Estimator):
             self._init_read_out_bias(index, session)
         tensors = [self._tensors(s, i) for i, s in enumerate(sessions)]
         self.history_ = train(self.network_, self._loss, tensors,
-                              self.config.train_config(checkpoint_path=checkpoint_path, resume=resume))
+                              self.config.train_config(checkpoint_path=checkpoint_path, resume=resume,
+                                                       **({} if checkpoint_every is None
+                                                          else {"checkpoint_every": checkpoint_every})))
         self.network_.eval()
         self.fitted_ = True
         return self
