@@ -119,7 +119,8 @@ def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     assert saved["benchmark"] == "fake"
     row = saved["rows"][0]
     assert set(row) >= {"method", "setting", "metric", "mean", "std", "n", "seconds"}
-    assert row["mean"] == 2.0 and row["std"] == 1.0 and row["n"] == 2
+    assert row["mean"] == 2.0 and row["std"] == pytest.approx(np.sqrt(2)) and row["n"] == 2  # sample std, ddof = 1
+    assert saved["std"] == "sample standard deviation over the runs (ddof = 1)"
     assert "torch" in saved["env"]
 
 
