@@ -109,9 +109,10 @@ def window_signs(name: str, before: float, after: float) -> None:
     end = f"t + {after:g}" if after >= 0 else f"t - {-after:g}"
     hint = (f" For {abs(before):g} s before to {abs(after):g} s after the event, pass ({abs(before):g}, "
             f"{abs(after):g}).")
+    what = "a window that does not contain the event" if before + after > 0 else "no time at all"
     raise ValueError(f"{name}: expected (before, after), the seconds before and after each event t, both >= 0: a "
                      f"trial covers [t - before, t + after). Got ({before:g}, {after:g}), which would read "
-                     f"[{start}, {end}), {'a window that does not contain the event' if before + after > 0 else 'no time at all'}."
+                     f"[{start}, {end}), {what}."
                      + hint)
 
 

@@ -263,7 +263,8 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
     unsupervised = sorted(name for name, cls in ALIGNERS.items() if not cls.supervised)
     with reported():
         out = check_output("align", out, inputs=[source, target, model_path], force=force)
-        nwb = nwb_options([source, target], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        nwb = nwb_options([source, target], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
         if method not in unsupervised:
             raise ValueError(f"method: expected one of {unsupervised}, got {method!r}.")
         if calibration not in CALIBRATIONS or (method == "none" and calibration != "none"):
@@ -423,7 +424,8 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
 
     with reported():
         out = check_output("neat", out, inputs=regions, force=force)
-        nwb = nwb_options(regions, bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        nwb = nwb_options(regions, bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
         data = ({spec: _single(spec, nwb) for spec in regions} if len(regions) > 1
                 else resolve_data(regions[0], nwb=nwb))
         if not isinstance(data, dict):

@@ -235,7 +235,8 @@ def compare(first: str = typer.Argument(..., help="samples: .npy/.npz/.csv file 
     with reported():
         if out is not None:
             out = check_output("compare", out, inputs=[first, second], force=force)
-        nwb = nwb_options([first, second], bin_size=bin_size, window=window, event=event, behavior=behavior, label_column=label_column)
+        nwb = nwb_options([first, second], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
         x, y = load_samples(first, key, nwb), load_samples(second, key, nwb)
         result = mmd_test(x, y, kernel=kernel, n_permutations=permutations, unbiased=unbiased, seed=seed)
         if out is not None:

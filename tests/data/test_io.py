@@ -226,7 +226,8 @@ def test_empty_truncated_and_foreign_files_say_which(tmp_path, suffix):
     with pytest.raises(ValueError, match="truncated or corrupt"):
         load(path)
     path.write_text("counts,behavior\n1,2\n")
-    with pytest.raises(ValueError, match="it is not (a zip archive|an HDF5 file) but text starting 'counts,b'") as error:
+    with pytest.raises(ValueError, match="it is not (a zip archive|an HDF5 file) but text starting 'counts,b'") \
+            as error:
         load(path)
     assert "pickle" not in str(error.value)
     np.save(tmp_path / "array.npy", np.zeros(3))

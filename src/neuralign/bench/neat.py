@@ -117,7 +117,8 @@ def _sweep_rows(prefix: str, sweeps: list[dict[str, Any]], rows: list[Row]) -> N
             if entries[0]["displacement"]["classes"]:
                 per_class = np.asarray([e["displacement"]["per_class"][p] for e in entries])
                 rows.append(Row(method="NEAT", setting=setting, metric=f"displ./class {pair} (values)",
-                                mean=float(per_class.mean()), std=float(sample_std(per_class, axis=0).mean()), n=len(entries),
+                                mean=float(per_class.mean()), std=float(sample_std(per_class, axis=0).mean()),
+                                n=len(entries),
                                 seconds=float(np.mean(seconds)), values=per_class.mean(0).tolist()))
         if "probe" in entries[0]:
             for name in names:

@@ -52,9 +52,9 @@ def read_nwb(path: str | os.PathLike, *, bin_size: float, window: tuple[float, f
     path : the .nwb file.
     bin_size : bin width in seconds.
     window : (before, after) in seconds, both >= 0; trial ``i`` covers ``[t_i - before, t_i + after)`` where
-        ``t_i`` is its event time, cut into ``round((before + after) / bin_size)`` bins. Every trial gets the full window, so
-        ragged trials (e.g. from ``write_nwb`` of ragged data) come back with zero counts past their end and
-        without ``lengths``.
+        ``t_i`` is its event time, cut into ``round((before + after) / bin_size)`` bins. Every trial gets the full
+        window, so ragged trials (e.g. from ``write_nwb`` of ragged data) come back with zero counts past their
+        end and without ``lengths``.
     event : column of the trials table holding the event times, e.g. ``"start_time"`` or ``"go_cue_time"``.
     behavior : name of a TimeSeries in ``acquisition`` or any processing module; None takes the first
         TimeSeries found (processing module ``"behavior"`` first, raw ElectricalSeries / ImageSeries skipped),
