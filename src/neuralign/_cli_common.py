@@ -74,7 +74,8 @@ def reported(interrupted: Callable[[], str] | None = None) -> Iterator[None]:
         except MemoryError:
             fail("out of memory; use smaller data, a smaller model or a smaller batch_size.", code=1)
         except KeyboardInterrupt:
-            message = interrupted() if interrupted is not None else "stopped; nothing was written."
+            message = (interrupted() if interrupted is not None
+                       else "stopped before finishing; no half-written file was left.")
             typer.secho(f"interrupted: {message}", fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(code=130) from None
 
@@ -148,6 +149,7 @@ class NeuralignGroup(TyperGroup):
             typer.secho(f"error: {' '.join(error.format_message().split())}", fg=typer.colors.RED, err=True)
             sys.exit(error.exit_code)
         except typer.Abort:
-            typer.secho("interrupted: stopped; nothing was written.", fg=typer.colors.YELLOW, err=True)
+            typer.secho("interrupted: stopped before finishing; no half-written file was left.",
+                        fg=typer.colors.YELLOW, err=True)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)

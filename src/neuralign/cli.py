@@ -349,8 +349,6 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
 
         if name not in BENCHMARKS:
             raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
-        if out is not None:
-            make_parent(out)
         run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None, seed_set=seed_set)
     if out is not None:
         typer.echo(f"wrote {out}", err=True)

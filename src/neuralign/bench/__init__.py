@@ -155,6 +155,9 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
     print(format_table(rows))
     if out:
+        from pathlib import Path
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
         with atomic_path(out) as temporary:
             temporary.write_text(json.dumps(result, indent=2))
     return result
