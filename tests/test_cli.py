@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from neuralign.cli import app, resolve_data
@@ -118,7 +119,8 @@ def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     assert saved["benchmark"] == "fake"
     row = saved["rows"][0]
     assert set(row) >= {"method", "setting", "metric", "mean", "std", "n", "seconds"}
-    assert row["mean"] == 2.0 and row["std"] == 1.0 and row["n"] == 2
+    assert row["mean"] == 2.0 and row["std"] == pytest.approx(np.sqrt(2)) and row["n"] == 2  # sample std, ddof = 1
+    assert saved["std"] == "sample standard deviation over the runs (ddof = 1)"
     assert "torch" in saved["env"]
 
 
@@ -238,3 +240,83 @@ def test_fit_lfads_from_the_command_line(tiny_file, tmp_path):
     assert LFADS.load(tmp_path / "m.pt").latent_dim == 3
     result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "n.pt"), "--model", "gpfa"])
     assert result.exit_code == 2 and "model: expected one of ['seqvae', 'lfads'], got 'gpfa'" in result.output
+
+
+def test_fit_reports_which_weights_it_kept(tiny_file, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--latent-dim", "2",
+                                 "--max-epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "warning: max_epochs=2 is below min_epochs=50" in result.output
+    assert "2 epochs, all within the warm-up (min_epochs): no best epoch was chosen; kept the last epoch's weights " \
+           "(validation loss" in result.output
+    assert "best validation loss inf" not in result.output
+
+
+def _network_state(path):
+    from neuralign.models.base import load_model
+
+    return {key: value.clone() for key, value in load_model(path).network_.state_dict().items()}
+
+
+@pytest.mark.parametrize("model", ["seqvae", "lfads"])
+def test_an_interrupted_fit_resumed_gives_the_uninterrupted_weights_bit_for_bit(tiny_file, tmp_path, monkeypatch,
+                                                                               model):
+    import neuralign.train as training
+
+    common = ["fit", str(tiny_file), "--model", model, "--latent-dim", "2", "--max-epochs", "5", "--quiet",
+              "--config", str(tmp_path / "small.yaml")]
+    sizes = "read_in_dim: 4\nbatch_size: 8\nkl_warmup_epochs: 2\n"
+    sizes += "encoder_dim: 4\nic_dim: 2\ngenerator_dim: 4\n" if model == "lfads" else "hidden_size: 4\n"
+    (tmp_path / "small.yaml").write_text(sizes)
+    result = runner.invoke(app, [*common, "--out", str(tmp_path / "whole.pt")])
+    assert result.exit_code == 0, result.output
+
+    run_epoch = training._run_epoch
+
+    def interrupt_at_epoch_3(module, loss_fn, sessions, config, epoch, *args):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return run_epoch(module, loss_fn, sessions, config, epoch, *args)
+
+    monkeypatch.setattr(training, "_run_epoch", interrupt_at_epoch_3)
+    resumable = [*common, "--out", str(tmp_path / "resumed.pt"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+    result = runner.invoke(app, resumable)
+    assert result.exit_code == 130
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == (f"interrupted: fit stopped; kept the checkpoint "
+                         f"'{tmp_path / 'ckpt' / 'resumed.pt.checkpoint'}' after epoch 3. Resume it with the same "
+                         "command and --resume."), result.output
+    assert not (tmp_path / "resumed.pt").exists()
+    monkeypatch.setattr(training, "_run_epoch", run_epoch)
+    result = runner.invoke(app, [*resumable, "--resume"])
+    assert result.exit_code == 0, result.output
+    whole, resumed = _network_state(tmp_path / "whole.pt"), _network_state(tmp_path / "resumed.pt")
+    assert whole.keys() == resumed.keys()
+    for key in whole:
+        assert torch.equal(whole[key], resumed[key]), key
+
+
+def test_resume_needs_a_checkpoint(tiny_file, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--resume"])
+    assert result.exit_code == 2 and "resume: --resume continues from a checkpoint, so it needs --checkpoint-dir" \
+        in result.output
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--resume",
+                                 "--checkpoint-dir", str(tmp_path / "ckpt")])
+    assert result.exit_code == 2 and "resume: no checkpoint" in result.output
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--checkpoint-dir",
+                                 str(tiny_file)])
+    assert result.exit_code == 2 and "checkpoint_dir: expected a folder" in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny.npz"]
+
+
+def test_ctrl_c_without_checkpoints_says_how_to_keep_them(tiny_file, tmp_path, monkeypatch):
+    import neuralign.train as training
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_run_epoch", interrupt)
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--quiet"])
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines()[-1].startswith("interrupted: fit stopped; nothing was written. Pass "
+                                                             "--checkpoint-dir DIR")

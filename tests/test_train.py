@@ -524,3 +524,46 @@ def test_cosine_schedule_lowers_the_learning_rate_epoch_by_epoch():
     torch.testing.assert_close(steps, expected, rtol=1e-4, atol=1e-7)
     with pytest.raises(ValueError, match="lr_schedule: expected one of"):
         config(lr_schedule="step")
+
+
+# ------------------------------------------------------------------------------------------ honest reports
+def test_without_validation_the_last_epoch_is_kept_and_no_best_validation_loss_is_reported(recwarn):
+    module, loss_fn, sessions = make_problem()
+    states = []
+    history = train(module, loss_fn, sessions, config(max_epochs=4, val_fraction=0),
+                    callback=lambda epoch, _: states.append(parameters_of(module)))
+    assert not history.validated and history.best_epoch == -1 and history.best_val_loss == float("inf")
+    assert history.kept_epoch == 3 and history.kept_loss == history.logs["train/loss"][-1]
+    assert history.kept_loss_kind == "training"
+    assert_same_parameters(parameters_of(module), states[-1])
+    assert "no validation split: kept the last epoch's weights (training loss" in history.summary()
+    assert "best" not in history.summary().replace("no best epoch", "")
+    assert not [w for w in recwarn if "validation" in str(w.message)]  # val_fraction=0 was asked for: no warning
+
+
+def test_a_validation_split_too_small_to_make_is_said():
+    module, loss_fn, _ = make_problem()
+    with pytest.warns(UserWarning, match=r"val_fraction=0.5: no validation split.*trials per session: \[3\]"):
+        history = train(module, loss_fn, [regression(3)], config(max_epochs=2, val_fraction=0.5))
+    assert not history.validated and history.kept_epoch == 1
+
+
+def test_a_run_shorter_than_the_warm_up_reports_the_validation_loss_that_exists():
+    module, loss_fn, sessions = make_problem()
+    states = []
+    with pytest.warns(UserWarning, match="max_epochs=3 is below min_epochs=10.*the validation loss reported is the "
+                                         "last epoch's, not a best one"):
+        history = train(module, loss_fn, sessions, config(max_epochs=3, min_epochs=10, val_fraction=0.25),
+                        callback=lambda epoch, _: states.append(parameters_of(module)))
+    assert history.validated and history.best_epoch == -1 and history.best_val_loss == float("inf")
+    assert history.kept_epoch == 2 and history.kept_loss == history.logs["val/loss"][-1]
+    assert_same_parameters(parameters_of(module), states[-1])
+    assert history.summary() == (f"3 epochs, all within the warm-up (min_epochs): no best epoch was chosen; kept the "
+                                 f"last epoch's weights (validation loss {history.kept_loss:.4g})")
+
+
+def test_with_validation_the_kept_epoch_is_the_best():
+    module, loss_fn, sessions = make_problem()
+    history = train(module, loss_fn, sessions, config(max_epochs=6, val_fraction=0.25))
+    assert history.kept_epoch == history.best_epoch >= 0 and history.kept_loss == history.best_val_loss
+    assert f"kept epoch {history.best_epoch + 1}, the best validation loss" in history.summary()

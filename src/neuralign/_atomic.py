@@ -58,11 +58,16 @@ def load_torch(path: str | os.PathLike, *, expected: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no file at {str(path)!r} (expected {expected}).")
+    if path.stat().st_size == 0:
+        raise ValueError(f"path: {str(path)!r} is empty (0 bytes), expected {expected}; was it written completely?")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"path: {str(path)!r} is not a readable {expected} (corrupt, truncated or another "
-                         f"format): {type(error).__name__}: {str(error)[:200]}") from None
+        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        if "weights only load failed" in reason.lower() or "weights_only" in reason:  # torch's advice is unsafe here
+            reason = "it holds objects that could only be read by running pickled code, which neuralign never does"
+        raise ValueError(f"path: {str(path)!r} is not a readable file holding {expected} (corrupt, truncated or "
+                         f"another format): {type(error).__name__}: {reason}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"path: {str(path)!r} holds a {type(obj).__name__}, expected {expected}.")
     return obj

@@ -98,3 +98,23 @@ def one_of(name: str, value: Any, options: list[str] | tuple[str, ...]) -> str:
     if value not in options:
         raise ValueError(f"{name}: expected one of {sorted(options)}, got {value!r}.")
     return value
+
+
+def window_signs(name: str, before: float, after: float) -> None:
+    """Refuse a negative ``before`` or ``after`` of an event window (before, after), stating the convention and
+    the window such a value would have read."""
+    if before >= 0 and after >= 0:
+        return
+    start = f"t - {before:g}" if before >= 0 else f"t + {-before:g}"
+    end = f"t + {after:g}" if after >= 0 else f"t - {-after:g}"
+    hint = (f" For {abs(before):g} s before to {abs(after):g} s after the event, pass ({abs(before):g}, "
+            f"{abs(after):g}).")
+    what = "a window that does not contain the event" if before + after > 0 else "no time at all"
+    raise ValueError(f"{name}: expected (before, after), the seconds before and after each event t, both >= 0: a "
+                     f"trial covers [t - before, t + after). Got ({before:g}, {after:g}), which would read "
+                     f"[{start}, {end}), {what}."
+                     + hint)
+
+
+class Note(UserWarning):
+    """Information about how an input was read (the command line prints it as ``note: ...``), not a problem."""

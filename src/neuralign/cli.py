@@ -12,9 +12,12 @@ from typing import Any, Optional
 
 import typer
 
+from neuralign._cli_common import (NeuralignGroup, behavior_option, bin_size_option, event_option, fail,
+                                   label_column_option, nwb_options, reported, window_option)
+from neuralign._outputs import check_output, check_writable_folder, make_folder, make_parent
 from neuralign.data.datasets import resolve_data  # the CLI's data specs (files or bundled name:part)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=NeuralignGroup, add_completion=False, no_args_is_help=True,
                   help="Latent variable models of neural population recordings, aligned across sessions.")
 datasets_app = typer.Typer(no_args_is_help=True, help="Bundled recordings and synthetic generators.")
 app.add_typer(datasets_app, name="datasets")
@@ -24,15 +27,27 @@ app.add_typer(vocal_app, name="vocal")
 app.command("compare")(_compare)
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+FORCE_HELP = "overwrite an existing output that another command (or another run) wrote"
 
 
-def _single(spec: str) -> Any:
+def _version(value: bool) -> None:
+    if value:
+        from neuralign import __version__
+
+        typer.echo(f"neuralign {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                              help="print the version and exit")) -> None:
+    """Latent variable models of neural population recordings, aligned across sessions."""
+
+
+def _single(spec: str, nwb: dict[str, Any] | None = None) -> Any:
     from neuralign.data.trialdata import TrialData
 
-    data = resolve_data(spec)
+    data = resolve_data(spec, nwb=nwb)
     if not isinstance(data, TrialData):
         parts = list(data) if isinstance(data, dict) else list(range(len(data)))
         raise ValueError(f"data: {spec!r} holds several recordings; pick one with {spec}:PART, PART in {parts}.")
@@ -83,9 +98,41 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         max_epochs: Optional[int] = typer.Option(None, help="maximum training epochs"),
         seed: Optional[int] = typer.Option(None, help="random seed"),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
-        quiet: bool = typer.Option(False, help="no progress bar")) -> None:
+        quiet: bool = typer.Option(False, help="no progress bar"),
+        bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+        event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+        label_column: Optional[str] = label_column_option(),
+        checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir",
+                                                      help="write training checkpoints to this folder (one file "
+                                                           "per --out), so that an interrupted fit can be resumed"),
+        checkpoint_every: int = typer.Option(1, help="epochs between checkpoints"),
+        resume: bool = typer.Option(False, help="continue the interrupted fit whose checkpoint is in "
+                                                "--checkpoint-dir (same data and settings); ends with the same "
+                                                "weights as an uninterrupted fit"),
+        force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Fit a sequential VAE or an LFADS latent dynamics model and save it."""
-    try:
+    import time
+
+    checkpoint: Optional[Path] = None
+    started = time.time()
+
+    def interrupted() -> str:
+        if checkpoint is None:
+            return ("fit stopped; nothing was written. Pass --checkpoint-dir DIR to keep checkpoints, and resume "
+                    "an interrupted fit with --resume.")
+        this_run = checkpoint.is_file() and (resume or checkpoint.stat().st_mtime >= started)
+        kept = _checkpoint_epoch(checkpoint) if this_run else None
+        if kept is None:
+            return ("fit stopped before its first checkpoint; nothing was kept. Rerun the command without --resume "
+                    "to start again.")
+        return (f"fit stopped; kept the checkpoint {str(checkpoint)!r} after epoch {kept}. Resume it with the same "
+                "command and --resume.")
+
+    with reported(interrupted=interrupted):
+        out = check_output("fit", out, inputs=[data, config], force=force)
+        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
+        checkpoint = _checkpoint_file(checkpoint_dir, out, resume, checkpoint_every, inputs=[data, config])
         cls = _model_class(model)
         settings = _read_config(config)
         dims = "factor_dim" if model == "lfads" else "latent_dim"
@@ -93,43 +140,90 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         settings.update({k: v for k, v in flags.items() if v is not None})
         if quiet:
             settings["verbose"] = False
-        recordings = resolve_data(data)
+        recordings = resolve_data(data, nwb=nwb)
         if isinstance(recordings, dict):
             recordings = list(recordings.values())
-        fitted = cls(**settings).fit(recordings)
+        if checkpoint is None:
+            fitted = cls(**settings).fit(recordings)
+        else:
+            make_folder(checkpoint.parent)
+            fitted = cls(**settings).fit(recordings, checkpoint_path=str(checkpoint), resume=resume,
+                                         checkpoint_every=checkpoint_every)
+        make_parent(out)
         fitted.save(out)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     history = fitted.history_
-    typer.echo(f"fitted in {history.seconds:.1f} s ({history.epochs_run} epochs, best validation loss "
-               f"{history.best_val_loss:.4g}); saved to {out}")
+    typer.echo(f"fitted in {history.seconds:.1f} s ({history.summary()}); saved to {out}"
+               + (f"; checkpoint {checkpoint}" if checkpoint is not None else ""))
+
+
+def _checkpoint_file(folder: Optional[Path], out: Path, resume: bool, every: int,
+                     inputs: list[Any]) -> Optional[Path]:
+    """The checkpoint file of ``fit --out OUT --checkpoint-dir FOLDER`` (FOLDER/OUT.checkpoint), checked before
+    any work; None without --checkpoint-dir."""
+    from neuralign._checks import positive_int
+    from neuralign._outputs import _existing_inputs
+
+    if folder is None:
+        if resume:
+            raise ValueError("resume: --resume continues from a checkpoint, so it needs --checkpoint-dir, the folder "
+                             "given to the interrupted fit.")
+        return None
+    positive_int("checkpoint_every", every)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"checkpoint_dir: expected a folder for the training checkpoints, got the file "
+                         f"{str(folder)!r}.")
+    check_writable_folder(folder, name="checkpoint_dir")
+    checkpoint = folder / f"{out.name}.checkpoint"
+    if checkpoint.resolve() in _existing_inputs(inputs):
+        raise ValueError(f"checkpoint_dir: the checkpoint {str(checkpoint)!r} would overwrite an input; choose "
+                         "another folder.")
+    if resume and not checkpoint.is_file():
+        raise ValueError(f"resume: no checkpoint {str(checkpoint)!r} to resume from (it is named after --out); "
+                         "check --checkpoint-dir and --out, or run without --resume to start afresh.")
+    return checkpoint
+
+
+def _checkpoint_epoch(path: Path) -> Optional[int]:
+    """The number of epochs a checkpoint holds, or None when there is none (or it cannot be read)."""
+    from neuralign._atomic import load_torch
+
+    try:
+        return int(load_torch(path, expected="a neuralign training checkpoint")["next_epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @app.command()
 def encode(model_path: Path = typer.Argument(..., help="a model saved by `neuralign fit`"),
            data: str = typer.Argument(..., help="file or bundled dataset name[:part]"),
            out: Path = typer.Option(..., "--out", "-o", help="where to write the latents (.npz)"),
-           session: Optional[int] = typer.Option(None, help="the model's session index for these data")) -> None:
+           session: Optional[int] = typer.Option(None, help="the model's session index for these data"),
+           bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+           event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+           label_column: Optional[str] = label_column_option(),
+           force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Write posterior-mean latents (trials, time, latent_dim) of a recording to an .npz file."""
     import numpy as np
 
     from neuralign._atomic import atomic_path
     from neuralign.models.base import load_model
 
-    try:
+    with reported():
+        out = check_output("encode", out, inputs=[model_path, data], force=force)
+        nwb = nwb_options([data], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
         model = load_model(model_path)
-        recording = _single(data)
+        recording = _single(data, nwb)
         latents = model.transform(recording, session=session)
         arrays = {"latents": latents}
         if recording.labels is not None:
             arrays["labels"] = recording.labels
         if getattr(model, "behavior_mean_", np.zeros(0)).size:
             arrays["behavior_decoded"] = model.predict_behavior(recording, session=session)
+        make_parent(out)
         with atomic_path(out, suffix=".npz") as temporary:
             with open(temporary, "wb") as handle:
                 np.savez(handle, **arrays)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     typer.echo(f"wrote latents {latents.shape} to {out}")
 
 
@@ -148,7 +242,11 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
                                           "covariance onto the source latents' (target spikes only)"),
           denoise: float = typer.Option(0.0, help="erdiff only: noise level of the diffusion prior's denoising "
                                         "step on the aligned latents (0: none; 0.3 in the benchmarks)"),
-          device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)")) -> None:
+          device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
+          bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+          event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+          label_column: Optional[str] = label_column_option(),
+          force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Align a target session to a source model; writes aligned latents, decoded behaviour, the choice's
     confidence and a summary."""
     import json
@@ -163,7 +261,10 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
     from neuralign.models.base import load_model
 
     unsupervised = sorted(name for name, cls in ALIGNERS.items() if not cls.supervised)
-    try:
+    with reported():
+        out = check_output("align", out, inputs=[source, target, model_path], force=force)
+        nwb = nwb_options([source, target], bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
         if method not in unsupervised:
             raise ValueError(f"method: expected one of {unsupervised}, got {method!r}.")
         if calibration not in CALIBRATIONS or (method == "none" and calibration != "none"):
@@ -177,7 +278,7 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
             positive_int("labelled", labelled)
             if method == "none":
                 raise ValueError("labelled: --method none fits no candidates to choose among; drop --labelled.")
-        source_data, target_data = _single(source), _single(target)
+        source_data, target_data = _single(source, nwb), _single(target, nwb)
         model = load_model(model_path) if model_path else LFADS(seed=seed, device=device).fit(source_data)
         cls = ALIGNERS[method]
         settings = {} if method == "none" else {"seed": seed, "device": device, "calibration": calibration}
@@ -185,8 +286,8 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
             settings["denoise"] = denoise
         aligner = cls(model, source=source_data, **settings)
         aligner.fit(target_data) if labelled is None else aligner.fit(target_data, labelled=labelled)
-        out.mkdir(parents=True, exist_ok=True)
         arrays = {"latents": aligner.transform(target_data)}
+        make_folder(out)
         if model.behavior_mean_.size:
             arrays["behavior_decoded"] = aligner.predict_behavior(target_data)
         with atomic_path(out / "aligned.npz") as temporary:
@@ -209,22 +310,20 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
             lines.append(f"Velocity R2 on the target (its behaviour is used only for this score): {score:.1f} %")
         with atomic_path(out / "summary.md") as temporary:
             temporary.write_text("\n".join(lines) + "\n")
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     typer.echo(f"wrote {out}/aligned.npz and {out}/summary.md")
 
 
 @app.command()
 def demo(out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="report folder"),
          seed: int = typer.Option(0, help="random seed"),
-         quick: bool = typer.Option(False, help="a short run (few epochs) to check the pipeline")) -> None:
+         quick: bool = typer.Option(False, help="a short run (few epochs) to check the pipeline"),
+         force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """The main job on bundled data: fit, decode, compare sessions; writes a report folder."""
-    from neuralign.demo import run_demo
+    with reported():
+        out = check_output("demo", out, force=force)
+        from neuralign.demo import run_demo
 
-    try:
-        run_demo(out, seed=seed, quick=quick, progress=typer.echo)
-    except (ValueError, TypeError) as error:
-        _fail(str(error))
+        run_demo(out, seed=seed, quick=quick, progress=typer.echo, force=force)
 
 
 @app.command()
@@ -234,16 +333,23 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON output file"),
           seed_set: Optional[str] = typer.Option(None, "--seed-set",
                                                  help="tuning (seeds 0, 1, ...) or reporting (100, 101, ...), "
-                                                      "for benchmarks that keep them apart, e.g. cosmooth")) -> None:
+                                                      "for benchmarks that keep them apart, e.g. cosmooth"),
+          force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Run a benchmark: prints a table and writes JSON."""
-    from neuralign.bench import run_benchmark
-
-    try:
+    with reported():
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
+            from neuralign._outputs import _json
+
+            def same_benchmark(path: Path) -> bool:  # an earlier result of this benchmark is replaced freely
+                saved = _json(path)
+                return isinstance(saved, dict) and saved.get("benchmark") == name and "rows" in saved
+
+            out = check_output("bench", out, force=force, recognise=same_benchmark)
+        from neuralign.bench import BENCHMARKS, run_benchmark
+
+        if name not in BENCHMARKS:
+            raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
         run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None, seed_set=seed_set)
-    except (ValueError, TypeError) as error:
-        _fail(str(error))
     if out is not None:
         typer.echo(f"wrote {out}", err=True)
 
@@ -252,11 +358,20 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
 def render(benchmarks: Path = typer.Option(Path("benchmarks"), help="folder of the benchmark JSONs"),
            docs: Path = typer.Option(Path("docs/benchmarks"), help="folder of the benchmark pages"),
            readme: Path = typer.Option(Path("README.md"), help="README with the headline markers"),
-           check: bool = typer.Option(False, help="write nothing; exit 1 listing the files that would change")) -> None:
+           check: bool = typer.Option(False, help="write nothing; exit 1 listing the files that would change"),
+           force: bool = typer.Option(False, help="overwrite a README.md in --docs that render did not write")
+           ) -> None:
     """Render the benchmark pages (docs) and the README's headline rows from the benchmark JSONs."""
     from neuralign.bench.render import render_docs, stale_files, update_readme
 
-    try:
+    with reported():
+        if not check:
+            check_output("render", docs, name="docs", inputs=[benchmarks, readme], force=force)
+            if readme.is_dir():
+                raise ValueError(f"readme: expected the README file with the headline markers, got the folder "
+                                 f"{str(readme)!r}.")
+            if readme.is_file():
+                check_writable_folder(readme.parent if str(readme.parent) else Path("."), name="readme", shown=readme)
         stale = stale_files(benchmarks, docs, readme)
         if check:
             for path in stale:
@@ -269,8 +384,6 @@ def render(benchmarks: Path = typer.Option(Path("benchmarks"), help="folder of t
             return
         render_docs(benchmarks, docs)
         update_readme(readme, benchmarks, docs_dir=docs)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     typer.echo(f"updated {len(stale)} file(s)" + "".join(f"\n  {path}" for path in stale))
 
 
@@ -296,15 +409,23 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
          perplexity: Optional[float] = typer.Option(None, help="calibrate sigma to this perplexity instead"),
          seed: int = typer.Option(0, help="random seed"),
          device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
-         out: Path = typer.Option(Path("reports/neat"), "--out", "-o", help="report folder")) -> None:
+         out: Path = typer.Option(Path("reports/neat"), "--out", "-o", help="report folder"),
+         bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
+         event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
+         label_column: Optional[str] = label_column_option(),
+         force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """NEAT lambda sweep on several regions: figures, report.md, results.json and latents.npz."""
     import numpy as np
 
     from neuralign._atomic import atomic_path
     from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
 
-    try:
-        data = {spec: _single(spec) for spec in regions} if len(regions) > 1 else resolve_data(regions[0])
+    with reported():
+        out = check_output("neat", out, inputs=regions, force=force)
+        nwb = nwb_options(regions, bin_size=bin_size, window=window, event=event, behavior=behavior,
+                          label_column=label_column)
+        data = ({spec: _single(spec, nwb) for spec in regions} if len(regions) > 1
+                else resolve_data(regions[0], nwb=nwb))
         if not isinstance(data, dict):
             raise ValueError(f"regions: {regions[0]!r} is one recording; give one --regions per region.")
         weights = _numbers("lambdas", lambdas, float)
@@ -325,15 +446,13 @@ def neat(regions: list[str] = typer.Option(..., help="one multi-region dataset (
         result = run_neat_sweep(data, weights, seed=seed, latent_dims=dims[0] if len(dims) == 1 else dims,
                                 max_epochs=max_epochs, sigma=sigma, perplexity=perplexity, device=device,
                                 progress=typer.echo)
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)
         written = write_report(result, out, title=f"NEAT: {', '.join(regions)}")
         arrays = {f"lambda{lam:g}_{name}": z for lam, latents in result["latents"].items()
                   for name, z in latents.items()}
         with atomic_path(out / "latents.npz") as temporary:
             with open(temporary, "wb") as handle:
                 np.savez(handle, **arrays)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        _fail(str(error))
     typer.echo(f"wrote {len(written) + 1} files to {out}")
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from neuralign._atomic import atomic_path
 from neuralign._checks import positive_int
+from neuralign._outputs import check_output
 from neuralign.align import DynamicsMatching, NoAlignment
 from neuralign.data.datasets import load
 from neuralign.metrics import r2_percent, rmse
@@ -36,13 +37,13 @@ LABELLED = 8  # labelled target trials of the few-shot row: one per reach direct
 
 
 def run_demo(out: str | Path = "reports/demo", *, seed: int = 0, quick: bool = False,
-             progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the demo and write its report to ``out``; returns the metrics."""
+             progress: Callable[[str], None] = print, force: bool = False) -> dict[str, Any]:
+    """Run the demo and write its report to ``out``; returns the metrics.
+
+    ``out`` is checked before any work (a folder that can be written, not holding another command's files of
+    the same names unless ``force``) and created only when the report is written."""
     seed = positive_int("seed", seed, minimum=0)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: expected a folder for the report, but {str(out)!r} is a file.")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output("demo", out, force=force)
     source, target = load("erdiff_miller_co")
     train, test = source.split(0.25, seed=seed)
     progress(f"source: {source}\ntarget: {target}")
@@ -81,6 +82,7 @@ def run_demo(out: str | Path = "reports/demo", *, seed: int = 0, quick: bool = F
              f"aligned {metrics['target_aligned_velocity_r2_percent']:.1f} %, with {LABELLED} labelled trials "
              f"{metrics['target_few_shot_velocity_r2_percent']:.1f} %")
     progress(report.summary())
+    out.mkdir(parents=True, exist_ok=True)
     model.save(out / "lfads_source.pt")
     _figures(out, model, test, eval_half, unaligned, aligner, predicted_test, predicted)
     _write(out / "metrics.json", json.dumps(metrics, indent=2))

@@ -17,6 +17,7 @@ import dataclasses
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -94,7 +95,17 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What happened during training: per-epoch logs keyed ``"{split}/name"``, best epoch, time."""
+    """What happened during training: per-epoch logs keyed ``"{split}/name"``, best epoch, time, and which
+    weights the module was left with.
+
+    best_epoch, best_val_loss : the epoch (0-based) with the lowest validation loss past the warm-up
+        (``min_epochs``) and that loss; -1 and inf when there was no validation split or no epoch past the
+        warm-up. Never a training loss.
+    validated : whether a validation split was used (early stopping and the choice of the best epoch need one).
+    kept_epoch, kept_loss : the epoch whose weights the module holds after training and their loss: the best
+        epoch's validation loss; or, with validation but no epoch past the warm-up, the last epoch's validation
+        loss; or, without validation, the last epoch's training loss (``kept_loss_kind`` says which).
+    """
 
     logs: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = -1
@@ -103,10 +114,33 @@ class History:
     stopped_early: bool = False
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    validated: bool = False
+    kept_epoch: int = -1
+    kept_loss: float = float("nan")
 
     def append(self, values: dict[str, float]) -> None:
         for key, value in values.items():
             self.logs.setdefault(key, []).append(float(value))
+
+    @property
+    def kept_loss_kind(self) -> str:
+        """"validation" or "training": which loss ``kept_loss`` is."""
+        return "validation" if self.validated else "training"
+
+    def summary(self) -> str:
+        """One line saying how many epochs ran and which weights were kept, with the loss that exists for them."""
+        if self.epochs_run == 0 or self.kept_epoch < 0:
+            return "no epoch was run"
+        epochs = f"{self.epochs_run} epoch{'s' if self.epochs_run != 1 else ''}"
+        if not self.validated:
+            return (f"{epochs}, no validation split: kept the last epoch's weights (training loss "
+                    f"{self.kept_loss:.4g}; no early stopping, no best epoch)")
+        if self.best_epoch < 0:
+            return (f"{epochs}, all within the warm-up (min_epochs): no best epoch was chosen; kept the last "
+                    f"epoch's weights (validation loss {self.kept_loss:.4g})")
+        stopped = ", stopped early" if self.stopped_early else ""
+        return (f"{epochs}{stopped}: kept epoch {self.best_epoch + 1}, the best validation loss "
+                f"{self.best_val_loss:.4g}")
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -204,7 +238,8 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
 
     Returns
     -------
-    History; ``module`` holds the weights of the best validation epoch (or the last epoch without validation).
+    History; ``module`` holds the weights of the best validation epoch, or of the last epoch when there is no
+    validation split or no epoch past the warm-up (``History.kept_epoch``; a warning says why).
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {describe(module)}.")
@@ -224,6 +259,7 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
     train_sessions = [_to_device(s, device) for s in train_sessions]
     val_sessions = [_to_device(s, device) for s in val_sessions]
     use_validation = any(s is not None for s in val_sessions)
+    _warn_about_the_report(config, sessions, use_validation, validation is None)
     parameters = [p for p in (module.parameters() if parameters is None else parameters) if p.requires_grad]
     if not parameters:
         raise ValueError("parameters: nothing to optimise (no parameter requires gradients).")
@@ -235,6 +271,7 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             history, best_state, bad_epochs, start_epoch = resumed
             if use_validation and bad_epochs >= config.patience:  # the checkpointed run had stopped early
                 history.stopped_early, start_epoch = True, max(start_epoch, config.max_epochs)
+    history.validated = use_validation
     started = time.perf_counter() - history.seconds
     cpu_started = time.process_time() - history.cpu_seconds
     show = config.verbose and sys.stderr.isatty()
@@ -255,10 +292,9 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             logs.update({f"val/{k}": v for k, v in val_logs.items()})
         history.append(logs)
         history.epochs_run = epoch + 1
-        monitored = logs["val/loss"] if use_validation else logs["train/loss"]
-        if epoch + 1 >= config.min_epochs:
-            if monitored < history.best_val_loss:
-                history.best_val_loss, history.best_epoch, bad_epochs = monitored, epoch, 0
+        if use_validation and epoch + 1 >= config.min_epochs:  # no validation: no best epoch, the last is kept
+            if logs["val/loss"] < history.best_val_loss:
+                history.best_val_loss, history.best_epoch, bad_epochs = logs["val/loss"], epoch, 0
                 best_state = copy.deepcopy(module.state_dict())
             else:
                 bad_epochs += 1
@@ -277,8 +313,29 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
     progress.close()
     if best_state is not None and use_validation:
         module.load_state_dict(best_state)
+        history.kept_epoch, history.kept_loss = history.best_epoch, history.best_val_loss
+    elif history.epochs_run:
+        history.kept_epoch = history.epochs_run - 1
+        history.kept_loss = history.logs["val/loss" if use_validation else "train/loss"][-1]
     history.seconds, history.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return history
+
+
+def _warn_about_the_report(config: TrainConfig, sessions: Sequence[Batch | None], use_validation: bool,
+                           split_here: bool) -> None:
+    """Warn when the loop cannot choose a best epoch: no validation split although one was asked for, or a
+    warm-up (``min_epochs``) longer than the whole run."""
+    if not use_validation and split_here and config.val_fraction > 0:
+        trials = [_n_trials(s) for s in sessions if s is not None]
+        warnings.warn(f"val_fraction={config.val_fraction}: no validation split, since a split needs at least 4 "
+                      f"trials in a session (trials per session: {trials}); training without validation: no early "
+                      "stopping, no best epoch, the last epoch's weights are kept.", stacklevel=3)
+    if config.max_epochs < config.min_epochs:
+        kept = ("the last epoch's weights are kept and the validation loss reported is the last epoch's, not a "
+                "best one" if use_validation else "the last epoch's weights are kept")
+        warnings.warn(f"max_epochs={config.max_epochs} is below min_epochs={config.min_epochs}, the warm-up (e.g. "
+                      f"the KL warm-up) before a best epoch is chosen: the warm-up does not finish and {kept}. Raise "
+                      f"max_epochs to at least {config.min_epochs}, or shorten the warm-up.", stacklevel=3)
 
 
 def _run_epoch(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Batch | None],

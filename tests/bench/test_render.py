@@ -63,7 +63,8 @@ def test_markdown_table_formats_rows_and_their_runs():
     table = render.markdown_table(rows).splitlines()
     assert table[0] == "| method | setting | metric | mean ± std | n | per-run values | s/run |"
     assert table[1] == "| --- | --- | --- | ---: | ---: | --- | ---: |"
-    assert table[2] == "| SeqVAE | monkey \\| source | velocity R2 % | 93.2 ± 0.94 | 3 | 93.1 94.4 92.1 | 12.4 |"
+    # the row's std is the sample standard deviation (ddof = 1) of the three runs
+    assert table[2] == "| SeqVAE | monkey \\| source | velocity R2 % | 93.2 ± 1.1 | 3 | 93.1 94.4 92.1 | 12.4 |"
     assert table[3] == "| hyppo | n=1000 | seconds per test | 658 | 1 | 658 | 658 |"  # one run: no std
     short = render.markdown_table(rows, columns=("metric", "n")).splitlines()
     assert short[:3] == ["| metric | n |", "| --- | ---: |", "| velocity R2 % | 3 |"]
@@ -128,7 +129,7 @@ def test_headline_keeps_the_selected_rows_and_skips_missing_ones(tmp_path):
             render.HeadlineEntry("align", "dynamics (default)", "pair", "velocity R2 %")]  # no align.json
     block = render.render_headline(spec, benchmarks)
     assert block.splitlines()[2] == ("| [vae](docs/benchmarks/vae.md) | SeqVAE | monkey source, held-out 25 % | "
-                                     "velocity R2 % | 93.2 ± 0.94 (3) |")
+                                     "velocity R2 % | 93.2 ± 1.1 (3) |")
     assert len(block.splitlines()) == 3
     assert render.render_headline(spec[1:], benchmarks).startswith("No headline rows")
     with pytest.raises(TypeError, match="spec: expected"):

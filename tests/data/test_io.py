@@ -169,25 +169,79 @@ def test_missing_file(tmp_path):
         read_nwb(tmp_path / "missing.nwb", bin_size=0.01, window=(0, 1))
 
 
-def test_plain_npz_without_marker(tmp_path):
+def test_plain_npz_is_read_as_plain_arrays_with_a_note(tmp_path):
+    from neuralign._checks import Note
+
     path = tmp_path / "plain.npz"
-    np.savez(path, counts=np.zeros((2, 3, 4)))
-    with pytest.raises(ValueError, match=r"plain.npz.*not a 'neuralign.trialdata' file.*found keys \['counts'\]"):
+    counts = np.random.default_rng(0).poisson(1.0, (4, 3, 2)).astype(float)
+    np.savez(path, counts=counts, behavior=np.ones((4, 3, 1)), labels=np.arange(4), bin_size=0.05, extra=np.ones(2))
+    with pytest.warns(Note, match=r"plain.npz.*read as plain arrays \(counts, behavior, labels, bin_size; "
+                                  r"ignored \['extra'\]\)"):
+        data = load(path)
+    assert np.array_equal(data.counts, counts) and data.bin_size == 0.05 and data.behavior.shape == (4, 3, 1)
+    assert np.array_equal(data.labels, np.arange(4))
+    np.savez(path, counts=counts[0])  # (time, units): one trial, default bin size, said so
+    with pytest.warns(Note, match="bin_size 0.02 s assumed; counts \\(time, units\\) as one trial"):
+        assert load(path).counts.shape == (1, 3, 2)
+    np.savez(path, spikes=counts)
+    with pytest.raises(ValueError, match=r"plain.npz.*no 'counts' array to read as plain arrays; found keys "
+                                         r"\['spikes'\].*numpy.savez\(path, counts="):
+        load(path)
+    np.savez(path, counts=counts, behavior=np.ones((5, 3, 1)))
+    with pytest.raises(ValueError, match="plain.npz' read as plain arrays: behavior"):
         load(path)
 
 
 def test_plain_h5_and_nwb_as_h5(tmp_path):
     import h5py
 
+    from neuralign._checks import Note
+
     path = tmp_path / "plain.h5"
     with h5py.File(path, "w") as file:
         file["counts"] = np.zeros(3)
-    with pytest.raises(ValueError, match="plain.h5.*no 'neuralign' format marker"):
+    with pytest.raises(ValueError, match="plain.h5' read as plain arrays: counts: expected 3 dimensions"):
         load(path)
+    with h5py.File(path, "w") as file:
+        file["counts"] = np.zeros((2, 3, 4))
+        file["bin_size"] = 0.1
+    with pytest.warns(Note, match="plain.h5.*no 'neuralign' format marker: read as plain arrays"):
+        data = load(path)
+    assert data.counts.shape == (2, 3, 4) and data.bin_size == 0.1
     nwb_path = tmp_path / "rec.nwb"
     write_nwb(make_data(), nwb_path)
     with pytest.raises(ValueError, match="looks like an NWB file: pass format='nwb'"):
         load(nwb_path, format="h5")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_empty_truncated_and_foreign_files_say_which(tmp_path, suffix):
+    path = tmp_path / f"data{suffix}"
+    save(make_data(), path)
+    raw = path.read_bytes()
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"path: cannot read .* it is empty \(0 bytes\)"):
+        load(path)
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load(path)
+    path.write_text("counts,behavior\n1,2\n")
+    with pytest.raises(ValueError, match="it is not (a zip archive|an HDF5 file) but text starting 'counts,b'") \
+            as error:
+        load(path)
+    assert "pickle" not in str(error.value)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    path.write_bytes((tmp_path / "array.npy").read_bytes())
+    with pytest.raises(ValueError, match=r"but a single NumPy array \(.npy\)"):
+        load(path)
+
+
+def test_object_arrays_are_refused_without_pickle_advice(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, counts=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="arrays of Python objects, which neuralign does not load") as error:
+        load(path)
+    assert "allow_pickle" not in str(error.value)
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".h5", ".nwb"])
@@ -301,6 +355,33 @@ def test_read_nwb_matches_hand_count(tmp_path):
     assert read_nwb(path, bin_size=bin_size, window=(before, after), behavior=False).behavior is None
 
 
+def test_read_nwb_windows_match_a_histogram_of_spike_times(tmp_path):
+    """Spike times off the bin grid, events off the grid: each trial's counts are np.histogram of the spike
+    times over [t - before, t + after) cut into bins."""
+    from pynwb import NWBHDF5IO, NWBFile
+
+    rng = np.random.default_rng(1)
+    spikes = [np.sort(rng.uniform(0, 12, size)) for size in (200, 90, 5)]
+    events = np.array([0.7, 3.333, 6.01, 9.9])
+    nwbfile = NWBFile(session_description="histogram", identifier="hist-1",
+                      session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwbfile.add_trial_column(name="cue", description="cue time")
+    for event in events:
+        nwbfile.add_trial(start_time=event - 0.5, stop_time=event + 1.0, cue=event)
+    for times in spikes:
+        nwbfile.add_unit(spike_times=times)
+    path = tmp_path / "hist.nwb"
+    with NWBHDF5IO(str(path), "w") as nwb_io:
+        nwb_io.write(nwbfile)
+    bin_size, before, after = 0.04, 0.3, 0.5
+    data = read_nwb(path, bin_size=bin_size, window=(before, after), event="cue")
+    assert data.counts.shape == (4, 20, 3)
+    for trial, event in enumerate(events):
+        edges = event - before + np.arange(21) * bin_size
+        expected = np.stack([np.histogram(times, edges)[0] for times in spikes], axis=1)
+        np.testing.assert_array_equal(data.counts[trial], expected)
+
+
 @pytest.mark.parametrize("ragged", [False, True])
 def test_write_read_nwb_round_trip(tmp_path, ragged):
     data = make_data(5, trials=5, time=10, units=3, ragged=ragged)
@@ -350,6 +431,9 @@ def test_read_nwb_bad_arguments(tmp_path):
         read_nwb(path, bin_size=0.1, window=(0.01, 0.01))
     with pytest.raises(ValueError, match="window: expected finite"):
         read_nwb(path, bin_size=0.1, window=(0, np.inf))
+    with pytest.raises(ValueError, match=r"window: expected \(before, after\).*both >= 0.*Got \(-0.1, 0.3\), which "
+                                         r"would read \[t \+ 0.1, t \+ 0.3\).*pass \(0.1, 0.3\)"):
+        read_nwb(path, bin_size=0.1, window=(-0.1, 0.3))
     with pytest.raises(ValueError, match=r"event: no column 'cue_time' .*available columns: "
                                          r"\['start_time', 'stop_time', 'go_time', 'direction'\]"):
         read_nwb(path, bin_size=0.1, window=(0, 1), event="cue_time")

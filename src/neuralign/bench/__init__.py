@@ -3,7 +3,8 @@
 Each benchmark module defines ``run(*, quick: bool, seeds: int, progress) -> list[Row]``; one that keeps
 tuning and reporting seeds apart (DESIGN.md "Seeds") also takes ``seed_set`` ("tuning": seeds 0, 1, ...;
 "reporting": 100, 101, ...). The runner here times nothing itself: rows carry their own ``seconds``. Output JSON: ``{"benchmark": NAME, "rows": [{"method",
-"setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``.
+"setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``; ``std`` is the sample standard
+deviation over the runs (ddof = 1).
 """
 
 from __future__ import annotations
@@ -36,9 +37,22 @@ BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
 SEED_SETS = {"tuning": 0, "reporting": 100}
 
 
+def sample_std(values: Any, axis: int | None = None) -> Any:
+    """The sample standard deviation (ddof = 1: divided by n - 1) over ``axis``; 0 for a single run, where it is
+    undefined (tables then show the mean alone). Every benchmark row's ``std`` is this one."""
+    values = np.asarray(values, dtype=float)
+    n = values.size if axis is None else values.shape[axis]
+    if n < 2:
+        return 0.0 if axis is None else np.zeros(np.delete(values.shape, axis))
+    return np.std(values, axis=axis, ddof=1)
+
+
 @dataclass
 class Row:
-    """One line of a benchmark table: a metric of a method in a setting over n runs."""
+    """One line of a benchmark table: a metric of a method in a setting over n runs.
+
+    ``std`` is the sample standard deviation over the runs (ddof = 1), 0 when n = 1 (see :func:`sample_std`).
+    """
 
     method: str
     setting: str
@@ -54,7 +68,7 @@ class Row:
                     seconds: list[float] | float) -> "Row":
         values = [float(v) for v in values]
         per_run = float(np.mean(seconds)) if np.ndim(seconds) else float(seconds)
-        return cls(method, setting, metric, float(np.mean(values)), float(np.std(values)), len(values),
+        return cls(method, setting, metric, float(np.mean(values)), float(sample_std(values)), len(values),
                    per_run, values)
 
 
@@ -108,8 +122,8 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def format_table(rows: list[Row]) -> str:
-    """A plain-text table: method, setting, metric, mean +- std (n), seconds per run."""
-    header = f"{'method':<28} {'setting':<34} {'metric':<22} {'mean +- std':>20} {'n':>3} {'s/run':>8}"
+    """A plain-text table: method, setting, metric, mean +- std (sample, ddof = 1) (n), seconds per run."""
+    header = f"{'method':<28} {'setting':<34} {'metric':<22} {'mean +- std (ddof 1)':>20} {'n':>3} {'s/run':>8}"
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(f"{row.method:<28} {row.setting:<34} {row.metric:<22} "
@@ -138,9 +152,12 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     rows = module.run(quick=quick, seeds=seeds, progress=say, **options)
     result = {"benchmark": name, "quick": quick, **options, "rows": [asdict(r) for r in rows],
-              "env": environment()}
+              "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
     print(format_table(rows))
     if out:
+        from pathlib import Path
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
         with atomic_path(out) as temporary:
             temporary.write_text(json.dumps(result, indent=2))
     return result

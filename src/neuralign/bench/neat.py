@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neuralign.bench import Row, device_sync, torch_threads
+from neuralign.bench import Row, device_sync, sample_std, torch_threads
 
 REPORTS = Path("reports/neat")
 DIGITS_LAMBDAS = [0.0, 1.0, 100.0, 1000.0]
@@ -110,14 +110,15 @@ def _sweep_rows(prefix: str, sweeps: list[dict[str, Any]], rows: list[Row]) -> N
         for measure in ("relative", "cka"):
             matrices = np.asarray([e[f"similarity_{measure}"] for e in entries])
             rows.append(Row(method="NEAT", setting=setting, metric=f"sim. matrix {measure} (values: KxK flat)",
-                            mean=float(matrices.mean()), std=float(matrices.std(0).mean()), n=len(entries),
+                            mean=float(matrices.mean()), std=float(sample_std(matrices, axis=0).mean()), n=len(entries),
                             seconds=float(np.mean(seconds)), values=matrices.mean(0).ravel().tolist()))
         for p, pair in enumerate(entries[0]["displacement"]["pairs"]):
             add(f"displacement {pair}", [e["displacement"]["mean"][p] for e in entries])
             if entries[0]["displacement"]["classes"]:
                 per_class = np.asarray([e["displacement"]["per_class"][p] for e in entries])
                 rows.append(Row(method="NEAT", setting=setting, metric=f"displ./class {pair} (values)",
-                                mean=float(per_class.mean()), std=float(per_class.std(0).mean()), n=len(entries),
+                                mean=float(per_class.mean()), std=float(sample_std(per_class, axis=0).mean()),
+                                n=len(entries),
                                 seconds=float(np.mean(seconds)), values=per_class.mean(0).tolist()))
         if "probe" in entries[0]:
             for name in names:
@@ -217,7 +218,7 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
                                      perplexity=perplexity)
         mode = "global sigma" if perplexity is None else "perplexity 30"
         rows.append(Row(method="SNE penalty", setting=f"B=1024, d=16, 2 threads, {mode}",
-                        metric="fwd+bwd ms (median)", mean=float(np.median(times)), std=float(np.std(times)),
+                        metric="fwd+bwd ms (median)", mean=float(np.median(times)), std=float(sample_std(times)),
                         n=len(times), seconds=float(np.sum(times)) / 1000, values=times))
         progress(f"penalty ({mode}): median {np.median(times):.1f} ms")
     with torch_threads(1):

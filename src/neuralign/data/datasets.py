@@ -77,11 +77,26 @@ def load(name: str, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- file access
-def resolve_data(spec: str) -> Any:
-    """A file path or ``name[:part]`` of a registered dataset -> TrialData, list or dict of TrialData."""
+def resolve_data(spec: str, *, nwb: dict[str, Any] | None = None) -> Any:
+    """A file path or ``name[:part]`` of a registered dataset -> TrialData, list or dict of TrialData.
+
+    ``nwb``: keyword arguments of :func:`neuralign.data.nwb.read_nwb` (``bin_size`` and ``window`` required) for
+    an ``.nwb`` file; other inputs ignore them. Marker-less .npz / .h5 files with a ``counts`` array are read as
+    plain arrays (see :mod:`neuralign.data.io`).
+    """
     from neuralign.data import io
 
-    if Path(spec).exists():
+    path = Path(spec)
+    if path.exists():
+        if path.suffix.lower() == ".nwb":
+            options = {key: value for key, value in (nwb or {}).items() if value is not None}
+            missing = [name for name in ("bin_size", "window") if name not in options]
+            if missing:
+                raise ValueError(f"data: {spec!r} is an NWB file of spike times, binned into trials on reading; "
+                                 f"give {' and '.join(missing)} (command line: --bin-size SECONDS --window "
+                                 "BEFORE,AFTER, seconds before and after each trial's event, e.g. --bin-size 0.02 "
+                                 "--window 0.2,0.5; --event picks the trials-table column, default start_time).")
+            return io.load(path, format="nwb", **options)
         return io.load(spec)
     name, _, part = spec.partition(":")
     names = [info.name for info in list_datasets()]

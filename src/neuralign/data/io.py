@@ -7,6 +7,12 @@ bin_size, unit_names, signal and meta (stored as a JSON string, so meta must be 
 back as lists). Both carry a format marker (``"neuralign.trialdata"``) and a format version; npz files are
 written and read with ``allow_pickle=False``, so loading never executes pickled code.
 
+Files without the marker are read as plain arrays when they hold a ``counts`` array (trials, time, units) (or
+(time, units): one trial), with optional ``behavior``, ``labels``, ``lengths``, ``bin_size`` (seconds, a scalar;
+0.02 when absent) and ``unit_names``: ``numpy.savez(path, counts=..., bin_size=0.05)`` or an HDF5 file with those
+datasets at its root. A :class:`neuralign._checks.Note` warning says so (the command line prints it as a note).
+Empty, truncated and foreign files get a message that says which of these they are.
+
 NWB holds one TrialData as spike times, a trials table and a behaviour TimeSeries; see
 :func:`neuralign.data.nwb.read_nwb` and :func:`neuralign.data.nwb.write_nwb` (re-exported here).
 
@@ -18,23 +24,30 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
 from neuralign._atomic import atomic_write
-from neuralign._checks import describe, one_of
+from neuralign._checks import Note, describe, one_of
 from neuralign.data.nwb import read_nwb, write_nwb
 from neuralign.data.trialdata import TrialData
 
-__all__ = ["save", "load", "read_nwb", "write_nwb", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "load", "read_nwb", "write_nwb", "read_npz_arrays", "file_problem", "FORMAT_NAME",
+           "FORMAT_VERSION", "PLAIN_KEYS"]
 
 FORMAT_NAME = "neuralign.trialdata"
 FORMAT_VERSION = 1
 FORMATS = ("npz", "h5", "nwb")
 _SUFFIXES = {".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".nwb": "nwb"}
 _ARRAYS = ("counts", "behavior", "labels", "lengths", "latents")
+PLAIN_KEYS = ("counts", "behavior", "labels", "lengths", "bin_size", "unit_names")  # read from marker-less files
+_MAGIC = ((b"PK", "a zip archive (.npz)"), (b"\x93NUMPY", "a single NumPy array (.npy)"),
+          (b"\x89HDF\r\n\x1a\n", "an HDF5 file (.h5, .nwb)"))
 
 Saveable = Union[TrialData, list, dict]
 PathLike = Union[str, os.PathLike]
@@ -217,15 +230,10 @@ def _write_npz(tmp: str, structure: dict[str, Any], items: list[TrialData]) -> N
 
 
 def _read_npz(path: Path) -> tuple[dict[str, Any], list[TrialData]]:
-    try:
-        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except Exception as error:  # zipfile.BadZipFile, OSError, EOFError, pickled objects, ...
-        raise ValueError(f"path: cannot read {str(path)!r} as npz; expected an uncorrupted .npz file written "
-                         f"by neuralign.data.io.save ({type(error).__name__}: {error}).") from None
+    contents = read_npz_arrays(path, expected="an .npz file written by neuralign.data.io.save or numpy.savez "
+                                              "with a 'counts' array")
     if "__neuralign__" not in contents:
-        raise ValueError(f"path: {str(path)!r} is not a {FORMAT_NAME!r} file (no '__neuralign__' format marker; "
-                         f"found keys {sorted(contents)[:8]}); expected a file written by neuralign.data.io.save.")
+        return {"kind": "single"}, [_plain(path, contents, "'__neuralign__' format marker")]
     header = _check_header(path, contents["__neuralign__"])
     items = []
     for index in range(header["n_items"]):
@@ -258,16 +266,29 @@ def _write_h5(tmp: str, structure: dict[str, Any], items: list[TrialData]) -> No
 def _read_h5(path: Path) -> tuple[dict[str, Any], list[TrialData]]:
     import h5py
 
+    expected = "an .h5 file written by neuralign.data.io.save or with a 'counts' dataset at its root"
+    problem = file_problem(path, "HDF5", expected)
+    if problem:
+        raise ValueError(problem)
     try:
         file = h5py.File(path, "r")
     except OSError as error:
-        raise ValueError(f"path: cannot read {str(path)!r} as HDF5; expected an uncorrupted .h5 file written by "
-                         f"neuralign.data.io.save ({error}).") from None
+        raise ValueError(f"path: cannot read {str(path)!r} as HDF5: it is truncated or corrupt ({error}); "
+                         f"expected {expected}.") from None
     with file:
         if "neuralign" not in file.attrs:
-            hint = "; it looks like an NWB file: pass format='nwb'" if "nwb_version" in file.attrs else ""
-            raise ValueError(f"path: {str(path)!r} is not a {FORMAT_NAME!r} file (no 'neuralign' format marker)"
-                             f"{hint}; expected a file written by neuralign.data.io.save.")
+            if "nwb_version" in file.attrs:
+                raise ValueError(f"path: {str(path)!r} is not a {FORMAT_NAME!r} file (no 'neuralign' format "
+                                 "marker); it looks like an NWB file: pass format='nwb' (or name it .nwb) with "
+                                 "bin_size and window.")
+            try:
+                arrays = {key: file[key][()] for key in PLAIN_KEYS
+                          if key in file and isinstance(file[key], h5py.Dataset)}
+            except OSError as error:
+                raise ValueError(f"path: {str(path)!r} is corrupt: {error}.") from None
+            others = [key for key in file.keys() if key not in arrays]
+            return {"kind": "single"}, [_plain(path, {**arrays, **{key: None for key in others}},
+                                               "'neuralign' format marker")]
         header = _check_header(path, file.attrs["neuralign"])
         items = []
         for index in range(header["n_items"]):
@@ -280,3 +301,86 @@ def _read_h5(path: Path) -> tuple[dict[str, Any], list[TrialData]]:
                 raise ValueError(f"path: {str(path)!r} is corrupt: cannot read item {index} ({error}).") from None
             items.append(_build(path, index, arrays, str(attributes), names))
     return header, items
+
+
+# ------------------------------------------------------------------------------------------------- diagnosis
+def file_problem(path: Path, format_name: str, expected: str) -> str | None:
+    """A one-line message when ``path`` is empty or plainly not a ``format_name`` file ("npz", "HDF5"), else
+    None. Used before handing a file to numpy or h5py, whose own messages for these cases mislead (numpy answers
+    a text file with advice about pickles)."""
+    size = path.stat().st_size
+    if size == 0:
+        return (f"path: cannot read {str(path)!r}: it is empty (0 bytes); expected {expected}. Was it written "
+                "completely? Write it again.")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    looks = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+    wanted = {"npz": b"PK", "HDF5": b"\x89HDF"}[format_name]
+    if head.startswith(wanted):
+        return None
+    if looks is None:
+        printable = head.decode("ascii", errors="replace")
+        looks = (f"text starting {printable!r}" if all(32 <= byte < 127 or byte in (9, 10, 13) for byte in head)
+                 else "binary data of another format")
+    kind = "a zip archive" if format_name == "npz" else "an HDF5 file"
+    hint = ""
+    if looks.startswith("a single NumPy array"):
+        hint = " Save arrays with numpy.savez(path, counts=...) instead of numpy.save."
+    return f"path: cannot read {str(path)!r}: it is not {kind} but {looks}; expected {expected}.{hint}"
+
+
+def read_npz_arrays(path: str | os.PathLike, *, expected: str = "an .npz file (numpy.savez)",
+                    name: str = "path") -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read without pickles; a clear error for empty, truncated, foreign files
+    and object arrays. ``expected`` says what the file should be, ``name`` is the argument, for messages."""
+    path = Path(path)
+    problem = file_problem(path, "npz", expected)
+    if problem:
+        raise ValueError(problem.replace("path:", f"{name}:", 1))
+    try:
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, KeyError) as error:
+        raise ValueError(f"{name}: cannot read {str(path)!r}: it is a truncated or corrupt zip archive "
+                         f"({type(error).__name__}: {error}); expected {expected}. Write it again.") from None
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise ValueError(f"{name}: {str(path)!r} holds arrays of Python objects, which neuralign does not "
+                             "load (loading them could run code); save numeric arrays instead.") from None
+        raise ValueError(f"{name}: cannot read {str(path)!r}: a corrupt array ({error}); expected {expected}.") \
+            from None
+
+
+def _plain(path: Path, arrays: dict[str, Any], marker: str) -> TrialData:
+    """A TrialData from a marker-less file's plain arrays (module docstring), with a note saying so."""
+    if "counts" not in arrays or arrays["counts"] is None:
+        raise ValueError(f"path: {str(path)!r} is not a {FORMAT_NAME!r} file (no {marker}) and has no 'counts' "
+                         f"array to read as plain arrays; found keys {sorted(arrays)[:8]}. Write it with "
+                         "neuralign.data.io.save, or numpy.savez(path, counts=(trials, time, units), "
+                         "behavior=..., labels=..., bin_size=...).")
+    fields: dict[str, Any] = {key: arrays[key] for key in PLAIN_KEYS if arrays.get(key) is not None}
+    ignored = sorted(key for key in arrays if key not in fields)
+    counts = np.asarray(fields["counts"])
+    if counts.ndim == 2:  # (time, units): one trial
+        fields["counts"] = counts[None]
+        if fields.get("behavior") is not None and np.ndim(fields["behavior"]) == 2:
+            fields["behavior"] = np.asarray(fields["behavior"])[None]
+    if "bin_size" in fields:
+        bin_size = np.asarray(fields["bin_size"])
+        if bin_size.size != 1 or not np.issubdtype(bin_size.dtype, np.number):
+            raise ValueError(f"bin_size: expected one number (seconds) in {str(path)!r}, got "
+                             f"{describe(bin_size)}.")
+        fields["bin_size"] = float(bin_size.reshape(()))
+    if "unit_names" in fields:
+        fields["unit_names"] = [str(name.decode() if isinstance(name, bytes) else name)
+                                for name in np.asarray(fields["unit_names"]).reshape(-1)]
+    try:
+        data = TrialData(**fields, meta={"source": str(path), "read_as": "plain arrays"})
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"path: {str(path)!r} read as plain arrays: {error}") from None
+    read = ", ".join(key for key in PLAIN_KEYS if key in fields)
+    warnings.warn(f"{str(path)!r} has no {marker}: read as plain arrays ({read}"
+                  f"{'' if 'bin_size' in fields else f'; bin_size {data.bin_size:g} s assumed'}"
+                  f"{'; counts (time, units) as one trial' if counts.ndim == 2 else ''}"
+                  f"{f'; ignored {ignored}' if ignored else ''}).", Note, stacklevel=4)
+    return data

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from neuralign._checks import describe, positive_float
+from neuralign._checks import describe, positive_float, window_signs
 from neuralign.data.preprocess import bin_spike_times
 from neuralign.data.trialdata import TrialData, check_trialdata
 
@@ -51,10 +51,10 @@ def read_nwb(path: str | os.PathLike, *, bin_size: float, window: tuple[float, f
     ----------
     path : the .nwb file.
     bin_size : bin width in seconds.
-    window : (before, after) in seconds; trial ``i`` covers ``[t_i - before, t_i + after)`` where ``t_i`` is its
-        event time, cut into ``round((before + after) / bin_size)`` bins. Every trial gets the full window, so
-        ragged trials (e.g. from ``write_nwb`` of ragged data) come back with zero counts past their end and
-        without ``lengths``.
+    window : (before, after) in seconds, both >= 0; trial ``i`` covers ``[t_i - before, t_i + after)`` where
+        ``t_i`` is its event time, cut into ``round((before + after) / bin_size)`` bins. Every trial gets the full
+        window, so ragged trials (e.g. from ``write_nwb`` of ragged data) come back with zero counts past their
+        end and without ``lengths``.
     event : column of the trials table holding the event times, e.g. ``"start_time"`` or ``"go_cue_time"``.
     behavior : name of a TimeSeries in ``acquisition`` or any processing module; None takes the first
         TimeSeries found (processing module ``"behavior"`` first, raw ElectricalSeries / ImageSeries skipped),
@@ -84,6 +84,11 @@ def read_nwb(path: str | os.PathLike, *, bin_size: float, window: tuple[float, f
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}.")
+    from neuralign.data.io import file_problem
+
+    problem = file_problem(path, "HDF5", "an NWB 2 file (HDF5)")
+    if problem:
+        raise ValueError(problem)
     pynwb = _import_pynwb()
     io = None
     try:
@@ -121,6 +126,7 @@ def _check_window(window: Any, bin_size: float) -> tuple[float, float]:
         raise TypeError(f"window: expected two numbers (before, after) in seconds, got {window!r}.") from None
     if not (np.isfinite(before) and np.isfinite(after)):
         raise ValueError(f"window: expected finite (before, after) seconds, got {window!r}.")
+    window_signs("window", before, after)
     if round((before + after) / bin_size) < 1:
         raise ValueError(f"window: expected before + after to span at least one bin ({bin_size} s), got "
                          f"{window!r}.")

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from neuralign._checks import as_array, describe, fraction, one_of, positive_float, positive_int
+from neuralign._checks import as_array, describe, fraction, one_of, positive_float, positive_int, window_signs
 
 from neuralign.data.preprocess import cut_windows, smooth_along_time
 
@@ -273,7 +273,8 @@ class TrialData:
         counts : (time, units) binned counts of the whole recording; bin k covers
             [start_time + k * bin_size, start_time + (k + 1) * bin_size).
         event_times : (trials,) event times in seconds (e.g. movement onset).
-        window : (before, after) seconds around each event; each trial covers [event - before, event + after).
+        window : (before, after) seconds around each event, both >= 0; each trial covers
+            [event - before, event + after).
         bin_size : bin width in seconds.
         behavior : optional (time, dims) behaviour sampled on the same bins.
         labels : optional (trials,) condition labels.
@@ -292,6 +293,7 @@ class TrialData:
                 or not np.isfinite(start_time):
             raise ValueError(f"start_time: expected a finite number of seconds, got {describe(start_time)}.")
         before, after = float(window[0]), float(window[1])
+        window_signs("window", before, after)
         n_bins = int(round((before + after) / bin_size))
         if n_bins < 1:
             raise ValueError(f"window: expected before + after >= one bin ({bin_size} s), got {window}.")

@@ -221,8 +221,9 @@ class _GPVAEBase(Estimator):
 
     @property
     def restart_scores_(self) -> list[float]:
-        """Best validation loss of each restart (the training loss where there is no validation split)."""
-        return [history.best_val_loss for history in self.restart_histories_]
+        """Loss of each restart's kept weights: its best validation loss (its last epoch's validation loss when no
+        epoch passed the warm-up; its last training loss where there is no validation split)."""
+        return [history.kept_loss for history in self.restart_histories_]
 
     def _build_network(self) -> GPVAENetwork:
         shared, private = self._layout(self.modalities_)

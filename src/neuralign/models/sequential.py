@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from neuralign._checks import as_array, describe
+from neuralign.data.quality import warn_about_counts
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.base import Estimator
 from neuralign.train import History, resolve_device, train
@@ -56,10 +57,12 @@ class SequenceModel(Estimator):
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit(self, data: TrialData | Sequence[TrialData], *, checkpoint_path: str | None = None,
-            resume: bool = False) -> "SequenceModel":
+            resume: bool = False, checkpoint_every: int | None = None) -> "SequenceModel":
         """Fit on one session or a list of sessions (each with its own units; behaviour optional).
 
-        ``checkpoint_path`` / ``resume``: write training checkpoints there and continue from one.
+        ``checkpoint_path`` / ``resume``: write training checkpoints there and continue from one (the resumed fit
+        ends with the same weights as an uninterrupted one); ``checkpoint_every``: epochs between checkpoints
+        (default: the training loop's).
         """
         sessions = self._sessions("data", data)
         behavior_dims = {s.behavior.shape[2] for s in sessions if s.behavior is not None}
@@ -80,7 +83,9 @@ class SequenceModel(Estimator):
             self._init_read_out_bias(index, session)
         tensors = [self._tensors(s, i) for i, s in enumerate(sessions)]
         self.history_ = train(self.network_, self._loss, tensors,
-                              self.config.train_config(checkpoint_path=checkpoint_path, resume=resume))
+                              self.config.train_config(checkpoint_path=checkpoint_path, resume=resume,
+                                                       **({} if checkpoint_every is None
+                                                          else {"checkpoint_every": checkpoint_every})))
         self.network_.eval()
         self.fitted_ = True
         return self
@@ -93,6 +98,7 @@ class SequenceModel(Estimator):
         self._check_fitted("adapt")
         data = check_trialdata("data", data)
         self._check_counts_signal("data", data)
+        warn_about_counts("data", data, model=type(self).__name__)
         network = self.network_
         torch.manual_seed(self.config.seed)  # the new layers' initialisation, as in fit
         index = network.read_in.add_session(data.n_units, self.config.read_in_dim)
@@ -163,6 +169,8 @@ class SequenceModel(Estimator):
         for index, session in enumerate(sessions):
             check_trialdata(f"{name}[{index}]", session)
             self._check_counts_signal(f"{name}[{index}]", session)
+        for index, session in enumerate(sessions):  # warnings only once every session is valid
+            warn_about_counts(f"{name}[{index}]", session, model=type(self).__name__, latent_dim=self.latent_dim)
         return list(sessions)
 
     def _check_counts_signal(self, name: str, data: TrialData) -> None:
