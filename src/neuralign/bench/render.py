@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import statistics
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
@@ -81,8 +82,14 @@ def format_values(values: list[float], limit: int = VALUES_SHOWN) -> str:
 
 
 def mean_std(row: dict[str, Any]) -> str:
-    """"mean ± std" of a row by magnitude; the mean alone for a single run."""
-    return format_number(row["mean"]) + (f" ± {format_number(row['std'], 2)}" if row["n"] != 1 else "")
+    """"mean ± std" of a row by magnitude; the mean alone for a single run. The std is the sample standard
+    deviation (ddof 1), recomputed from the row's per-run values where it has them (JSON written before
+    ``Row.from_values`` switched to ddof 1 holds the population std), else the JSON's."""
+    if row["n"] == 1:
+        return format_number(row["mean"])
+    values = row.get("values") or []
+    std = statistics.stdev(values) if len(values) == row["n"] and len(values) > 1 else row["std"]
+    return format_number(row["mean"]) + f" ± {format_number(std, 2)}"
 
 
 def _cell(text: Any) -> str:
