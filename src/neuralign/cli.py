@@ -241,7 +241,7 @@ def align(source: str = typer.Option(..., help="source recording (file or bundle
           calibration: str = typer.Option("none", help="none, or moments: map the aligned latents' mean and "
                                           "covariance onto the source latents' (target spikes only)"),
           denoise: float = typer.Option(0.0, help="erdiff only: noise level of the diffusion prior's denoising "
-                                        "step on the aligned latents (0: none; 0.3 in the benchmarks)"),
+                                        "step on the aligned latents (0: none, the default; 0.3 was tried in bench align-synthetic)"),
           device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
           bin_size: Optional[float] = bin_size_option(), window: Optional[str] = window_option(),
           event: Optional[str] = event_option(), behavior: Optional[str] = behavior_option(),
