@@ -48,7 +48,7 @@ def run_demo(out: str | Path = "reports/demo", *, seed: int = 0, quick: bool = F
     train, test = source.split(0.25, seed=seed)
     progress(f"source: {source}\ntarget: {target}")
     started = time.perf_counter()
-    model = LFADS(seed=seed, max_epochs=40 if quick else 400).fit(train)
+    model = LFADS(seed=seed, **(dict(max_epochs=40, kl_warmup_epochs=10) if quick else {})).fit(train)
     fit_seconds = time.perf_counter() - started
     progress(f"fitted LFADS in {fit_seconds:.1f} s ({model.history_.epochs_run} epochs)")
     predicted_test = model.predict_behavior(test)
