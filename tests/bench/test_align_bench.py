@@ -51,6 +51,22 @@ def test_results_give_rates_margins_and_keep_runs_in_order():
     assert "tuning seeds 0-1" in rows["margin"].setting
 
 
+def test_a_checkpoint_resumes_after_the_finished_seeds_and_refuses_another_run(tmp_path):
+    import json
+
+    results = bench_align._Results()
+    results.add("dynamics (default)", "pair", 80.0, 10.0)
+    checkpoint = tmp_path / "align.json.partial"
+    key = {"quick": True, "seed_set": "tuning", "seeds": [0]}
+    checkpoint.write_text(json.dumps({"key": key, "done": [0], "runs": results.state()}))
+    messages = []
+    rows = bench_align.run(quick=True, seeds=1, progress=messages.append, seed_set="tuning", checkpoint=checkpoint)
+    assert [row.values for row in rows if row.metric == "velocity R2 %"] == [[80.0]]  # nothing refitted
+    assert "seeds [0] done" in messages[0]
+    with pytest.raises(ValueError, match="checkpoint: .* holds another run"):
+        bench_align.run(quick=True, seeds=1, progress=messages.append, seed_set="reporting", checkpoint=checkpoint)
+
+
 @pytest.mark.slow
 def test_quick_alignment_benchmarks_run_end_to_end():
     rows = bench_align.run(quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")

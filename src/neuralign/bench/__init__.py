@@ -149,8 +149,16 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
             raise ValueError(f"seed_set: benchmark {name!r} has a single seed set (seeds 0, 1, ...); "
                              "run it without a seed set.")
         options["seed_set"] = seed_set
+    checkpoint = None
+    if out and "checkpoint" in inspect.signature(module.run).parameters:  # long benchmarks resume after a crash
+        from pathlib import Path
+
+        checkpoint = Path(f"{out}.partial")
+        options_run = {**options, "checkpoint": checkpoint}
+    else:
+        options_run = options
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
-    rows = module.run(quick=quick, seeds=seeds, progress=say, **options)
+    rows = module.run(quick=quick, seeds=seeds, progress=say, **options_run)
     result = {"benchmark": name, "quick": quick, **options, "rows": [asdict(r) for r in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
     print(format_table(rows))
@@ -160,4 +168,6 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
         Path(out).parent.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
         with atomic_path(out) as temporary:
             temporary.write_text(json.dumps(result, indent=2))
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
     return result

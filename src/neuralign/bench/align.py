@@ -24,11 +24,16 @@ Each row keeps its per-run values in run order; per run of the unsupervised alig
 relation of its runner-up are kept too (rows "margin" for a paired z over target trials, "margin (relative)" for
 a relative difference of scores that are not sums over trials, and "runner-up is a mirror"), so that the margin
 can be set against right and wrong runs. Seeds: ``seed_set`` "reporting" (100, 101, ...; the default) or "tuning" (0, 1, ...).
+
+A full run takes hours on 2 cores; with a ``checkpoint`` path the runs of every finished model seed are saved there
+(atomically) and a rerun with the same seeds and options continues after the last finished seed.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -130,6 +135,12 @@ class _Results:
             entry["mirror"].append(float(report.runner_up is not None
                                          and report.relations[report.runner_up] == "mirror"))
 
+    def state(self) -> list[list[Any]]:
+        return [[method, setting, entry] for (method, setting), entry in self.runs.items()]
+
+    def restore(self, state: list[list[Any]]) -> None:
+        self.runs = {(method, setting): entry for method, setting, entry in state}
+
     def rows(self, seeds: str) -> list[Row]:
         rows = []
         for (method, setting), entry in self.runs.items():
@@ -159,13 +170,33 @@ def _fit(cls: type, settings: dict[str, Any], model: LFADS, source: TrialData, a
     return aligner, time.perf_counter() - started
 
 
+def _resume(checkpoint: Path | None, key: dict[str, Any], results: _Results,
+            progress: Callable[[str], None]) -> list[int]:
+    """The model seeds a checkpoint of the same run already holds (their runs restored into ``results``)."""
+    if checkpoint is None or not checkpoint.exists():
+        return []
+    saved = json.loads(checkpoint.read_text())
+    if saved.get("key") != key:
+        raise ValueError(f"checkpoint: {checkpoint} holds another run ({saved.get('key')}), not {key}; "
+                         "remove it or choose another output.")
+    results.restore(saved["runs"])
+    progress(f"resuming from {checkpoint}: seeds {saved['done']} done")
+    return list(saved["done"])
+
+
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
-        seed_set: str = "reporting") -> list[Row]:
+        seed_set: str = "reporting", checkpoint: Path | None = None) -> list[Row]:
+    from neuralign._atomic import atomic_path
+
     seed_list = seed_values(seed_set, seeds or (1 if quick else 5))
     methods = _methods(quick)
     settings = ("pair", "same units", "small") if quick else SETTINGS
     results = _Results()
+    key = {"quick": quick, "seed_set": seed_set, "seeds": seed_list}
+    done = _resume(checkpoint, key, results, progress)
     for seed in seed_list:
+        if seed in done:
+            continue
         for setting in settings:
             source, align, evaluation = scenario(setting, seed)
             started = time.perf_counter()
@@ -195,6 +226,11 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
                         results.add(every, setting, r2, seconds, again)
                         progress(f"seed {seed} pair default, aligner seed {1000 + 10 * seed + extra}: R2 {r2:.1f} %"
                                  + _margin(again))
+        if checkpoint is not None:
+            done.append(seed)
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(checkpoint) as temporary:
+                temporary.write_text(json.dumps({"key": key, "done": done, "runs": results.state()}))
     return results.rows(describe_seeds(seed_set, seed_list))
 
 
