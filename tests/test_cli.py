@@ -320,3 +320,39 @@ def test_ctrl_c_without_checkpoints_says_how_to_keep_them(tiny_file, tmp_path, m
     assert result.exit_code == 130
     assert result.output.strip().splitlines()[-1].startswith("interrupted: fit stopped; nothing was written. Pass "
                                                              "--checkpoint-dir DIR")
+
+
+def test_a_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights_bit_for_bit(tiny_file, tmp_path):
+    """The issue's protocol: a separate process is killed (SIGKILL, no clean-up runs) after some epochs; the same
+    command with --resume finishes to the weights of an uninterrupted fit. Each epoch of the killed process is slowed
+    so that the kill lands mid-fit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "small.yaml").write_text("read_in_dim: 4\nbatch_size: 8\nkl_warmup_epochs: 2\nhidden_size: 4\n")
+    common = ["fit", str(tiny_file), "--model", "seqvae", "--latent-dim", "2", "--max-epochs", "6", "--quiet",
+              "--config", str(tmp_path / "small.yaml")]
+    assert runner.invoke(app, [*common, "--out", str(tmp_path / "whole.pt")]).exit_code == 0
+    resumable = [*common, "--out", str(tmp_path / "resumed.pt"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+    slowed = ("import sys, time, neuralign.train as t\nrun = t._run_epoch\n"
+              "def slow(*a):\n    time.sleep(0.25)\n    return run(*a)\n"
+              "t._run_epoch = slow\nfrom neuralign.cli import app\nsys.argv = ['neuralign'] + sys.argv[1:]\napp()\n")
+    process = subprocess.Popen([sys.executable, "-c", slowed, *resumable], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "ckpt" / "resumed.pt.checkpoint"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # one or two epochs more, then the kill lands mid-epoch or mid-save
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL and checkpoint.exists()
+    assert not (tmp_path / "resumed.pt").exists()
+    result = runner.invoke(app, [*resumable, "--resume"])
+    assert result.exit_code == 0, result.output
+    whole, resumed = _network_state(tmp_path / "whole.pt"), _network_state(tmp_path / "resumed.pt")
+    for key in whole:
+        assert torch.equal(whole[key], resumed[key]), key
