@@ -39,6 +39,7 @@ from neuralign.data.trialdata import TrialData
 from neuralign.models.base import register_model
 from neuralign.models.sequential import SequenceModel
 from neuralign.nn.encoders import FinalStateEncoder, run_gru
+from neuralign.nn.fusion import reparameterise
 from neuralign.nn.generators import GRUGenerator
 from neuralign.nn.likelihoods import PoissonLikelihood
 from neuralign.nn.priors import AR1Prior
@@ -127,7 +128,7 @@ class LFADSNetwork(nn.Module):
         controller, ``u_mean``, ``u_log_variance`` (trials, time, controller_dim). ``sample``: draw g0 and u from
         their posteriors (training) instead of taking the means."""
         g0_mean, g0_log_variance = self.ic_encoder(inputs, lengths)
-        g0 = _draw(g0_mean, g0_log_variance) if sample else g0_mean
+        g0 = reparameterise(g0_mean, g0_log_variance) if sample else g0_mean
         initial, n_time = self.ic_to_state(g0), inputs.shape[1]
         out = {"g0_mean": g0_mean, "g0_log_variance": g0_log_variance}
         if not self.controller_dim:
@@ -142,7 +143,7 @@ class LFADSNetwork(nn.Module):
             hidden = self.controller(torch.cat([encoded[:, t], factor], dim=-1), hidden)
             mean, log_variance = self.to_inputs(hidden).chunk(2, dim=-1)
             log_variance = log_variance.clamp(-12.0, 6.0)
-            u = _draw(mean, log_variance) if sample else mean
+            u = reparameterise(mean, log_variance) if sample else mean
             state = self.generator.step(state, u)
             factor = self.generator.factors(state)
             states.append(state), factors.append(factor), means.append(mean), log_variances.append(log_variance)
@@ -160,10 +161,6 @@ class LFADSNetwork(nn.Module):
         if self.controller_dim:
             kl = kl + self.input_prior.kl(out["u_mean"], out["u_log_variance"], mask)
         return kl
-
-
-def _draw(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
-    return mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
 
 
 @register_model

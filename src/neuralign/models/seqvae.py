@@ -28,6 +28,7 @@ from neuralign.data.trialdata import TrialData
 from neuralign.models.base import register_model
 from neuralign.models.sequential import SequenceModel
 from neuralign.nn.encoders import BiGRUEncoder
+from neuralign.nn.fusion import reparameterise
 from neuralign.nn.likelihoods import PoissonLikelihood
 from neuralign.nn.priors import PRIORS
 from neuralign.nn.readin import PerSessionLinear
@@ -97,7 +98,7 @@ class SeqVAENetwork(nn.Module):
     def sample_posterior(self, mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return mean
-        return mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
+        return reparameterise(mean, log_variance)
 
 
 @register_model
