@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg NEURALIGN_CUDA_PEAK_LOG="$out/cuda_peaks.log"
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+# the timings first: a test suite that runs long must not cost them
+timeout 200 python3 scripts/device_timings.py "$out/timings_cuda.json" cuda >"$out/timings.log" 2>&1 || { echo "cuda timings failed"; tail -20 "$out/timings.log"; }
 started=$(date +%s)
 timeout 240 python3 -m pytest -q -m "not slow" -p no:cacheprovider -n "$workers" tests >"$out/tests.log" 2>&1
 echo "tests: exit $? in $(( $(date +%s) - started )) s"; tail -25 "$out/tests.log"
-timeout 150 python3 scripts/device_timings.py "$out/timings_cuda.json" cuda >/dev/null || echo "cuda timings failed"
 for f in "$out"/timings_*.json; do echo "== $f"; grep -v '^    "\(python\|platform\|machine\|numpy\)' "$f"; done
 if [ -f "$out/cuda_peaks.log" ]; then sort -rn "$out/cuda_peaks.log" | head -20; else echo "no test used over 1 GiB of GPU memory"; fi

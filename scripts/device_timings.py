@@ -2,8 +2,8 @@
 
 DEVICE defaults to CUDA when available, else CPU. The steps: the NEAT penalty (batch 1024, latent 16, forward +
 backward), the Fourier and time-domain GP priors' KL step at T = 100, 400, 1600, an MM-GPVAE fit on the default
-synthetic set (images), and a SeqVAE fit + diffusion prior + ERDiff alignment on the bundled monkey pair (the
-demo's steps, seed 0). Each figure is wall time on that device with its work synchronised.
+synthetic set (images), a SeqVAE fit + diffusion prior + ERDiff alignment on the bundled monkey pair, and the
+demo's steps: an LFADS fit + the default alignment (DynamicsMatching) with its report (seed 0). Each figure is wall time on that device with its work synchronised.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import time
 import torch
 
 from neuralign._atomic import atomic_path
-from neuralign.align import ERDiff
+from neuralign.align import DynamicsMatching, ERDiff
 from neuralign.bench import environment
 from neuralign.bench.mmgpvae import prior_step_ms, recovery_by_block
 from neuralign.bench.neat import penalty_milliseconds
 from neuralign.data.datasets import load
 from neuralign.metrics import r2_percent
-from neuralign.models import MMGPVAE, SeqVAE
+from neuralign.models import LFADS, MMGPVAE, SeqVAE
 from neuralign.nn.fourier import FourierGPPrior, TimeDomainGPPrior
 from neuralign.train import resolve_device
 
@@ -56,6 +56,17 @@ def main(out: str, device: str | None = None) -> dict:
     result["erdiff alignment s"] = time.perf_counter() - started
     result["erdiff velocity R2 % (evaluation half)"] = r2_percent(eval_half.behavior,
                                                                   aligner.predict_behavior(eval_half))
+    started = time.perf_counter()
+    lfads = LFADS(seed=0, verbose=False, device=where).fit(train)
+    result["lfads fit s (monkey source)"] = time.perf_counter() - started
+    result["lfads epochs"] = lfads.history_.epochs_run
+    aligner = DynamicsMatching(lfads, source=train, seed=0, verbose=False, device=where)
+    started = time.perf_counter()
+    aligner.fit(align_half)
+    result["dynamics alignment s"] = time.perf_counter() - started
+    result["dynamics velocity R2 % (evaluation half)"] = r2_percent(eval_half.behavior,
+                                                                    aligner.predict_behavior(eval_half))
+    result["dynamics margin (z)"] = float(aligner.report_.margin)
     with atomic_path(out) as temporary:
         temporary.write_text(json.dumps(result, indent=2, default=float))
     return result
