@@ -176,14 +176,15 @@ class TrajectoryDiffusion(nn.Module):
         """Posterior mean of trajectories ``z``: (batch, l, d), in the caller's units, read as clean trajectories
         plus Gaussian noise of standard deviation ``noise_level`` in scaled units (a fraction of each latent's
         standard deviation over the training trajectories): one Tweedie step at ``noise_time(noise_level)``
-        (module docstring). Returns (batch, l, d) in the caller's units."""
-        x = self.to_scaled(z)
+        (module docstring). Returns (batch, l, d) in the caller's units, on ``z``'s device (the work runs on the
+        prior's)."""
+        x = self.to_scaled(z.to(self.data_scale.device))
         t = torch.full((x.shape[0],), self.noise_time(noise_level), dtype=x.dtype, device=x.device)
         mu, sigma = self.schedule.mean_coef(t)[:, None, None], self.schedule.std(t)[:, None, None]
         with self._eval_mode():
             x_t = mu * x
             x0 = (x_t - sigma * self.denoiser(x_t, t)) / mu
-        return x0 * self.data_scale.to(x0)
+        return (x0 * self.data_scale.to(x0)).to(z.device)
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
