@@ -12,7 +12,7 @@ from neuralign.data import datasets
 from neuralign.data.datasets import DatasetInfo, list_datasets, load, register
 from neuralign.data.trialdata import TrialData
 
-REAL = ["erdiff_miller_co", "golub_bci_learning", "nlb_mc_maze_small_tiny", "semedo_v1v2", "spykesml_m1",
+REAL = ["erdiff_miller_co", "golub_bci_learning", "liu_pfc8a", "nlb_mc_maze_small_tiny", "semedo_v1v2", "spykesml_m1",
         "spykesml_s1", "vocalmat_usv"]
 SYNTHETIC = ["digits_mlp", "paired_digits", "ring_digits", "synthetic_mmgpvae", "synthetic_reach",
              "synthetic_reach_sessions", "synthetic_regions", "synthetic_vocalisations"]
@@ -39,7 +39,7 @@ def test_real_datasets_carry_citation_license_and_files():
     for info in list_datasets(kind="real"):
         assert info.citation and info.license and info.description and info.returns, info.name
     for folder in ("erdiff_miller_co", "semedo_v1v2", "spykesml_m1_s1", "golub_bci_learning",
-                   "nlb_mc_maze_small_tiny", "vocalmat_usv"):
+                   "nlb_mc_maze_small_tiny", "vocalmat_usv", "liu_pfc8a"):
         path = datasets.BUNDLED / folder
         assert (path / "LICENSE.txt").is_file() and (path / "SOURCE.md").is_file(), folder
         assert "CITATION" in (path / "SOURCE.md").read_text(), folder
@@ -47,7 +47,7 @@ def test_real_datasets_carry_citation_license_and_files():
 
 def test_bundled_data_stays_small():
     size = sum(path.stat().st_size for path in Path(datasets.BUNDLED).rglob("*") if path.is_file())
-    assert size < 6_000_000
+    assert size < 18_000_000  # liu_pfc8a's 9 sessions (11 MB compressed) are the multi-session set
 
 
 def test_alias_module_reexports_the_registry():
@@ -182,3 +182,24 @@ def test_nlb_tiny_halves():
         np.testing.assert_array_equal(data.behavior, np.repeat(data.behavior[:, :1], 35, axis=1))
         assert "one session" in data.meta["note"]
     assert source.meta["session"].endswith("even") and target.meta["session"].endswith("odd")
+
+
+def test_liu_pfc8a_sessions_subjects_and_cues():
+    sessions = load("liu_pfc8a")
+    assert [data.meta["session"] for data in sessions] == list(datasets.LIU_SESSIONS)
+    assert [data.meta["subject"] for data in sessions] == ["B"] * 6 + ["K"] * 3
+    first = sessions[0]
+    assert first.counts.shape == (309, 166, 107) and first.bin_size == 0.03 and first.behavior is None
+    assert np.array_equal(np.bincount(first.labels), [71, 61, 89, 88])  # SOURCE.md's trials per cue
+    assert np.all(first.counts == np.round(first.counts)) and first.counts.min() >= 0
+    with np.load(datasets.BUNDLED / "liu_pfc8a" / "B020917.npz") as file:  # target = labels % 2 + 1, as documented
+        np.testing.assert_array_equal(file["labels_target"], first.labels % 2 + 1)
+    assert [data.n_units for data in load("liu_pfc8a", session=["K310117", "B030917"])] == [165, 125]
+    assert load("liu_pfc8a", session="K200117").n_trials == 318
+
+
+def test_liu_pfc8a_bad_sessions_are_named():
+    with pytest.raises(ValueError, match="session"):
+        load("liu_pfc8a", session="B999999")
+    with pytest.raises(TypeError, match="session: expected None, a session name or a non-empty list"):
+        load("liu_pfc8a", session=[])

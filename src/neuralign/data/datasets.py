@@ -357,3 +357,51 @@ def load_nlb_mc_maze_small_tiny() -> list[TrialData]:
                                region="M1+PMd", behavior="per-trial 2-D intent summary, constant over time",
                                note="one session split in two (even / odd trials), not a cross-day pair")))
     return out
+
+
+# ------------------------------------------------------------------------------------------------ liu_pfc8a
+LIU_SESSIONS = ("B020917", "B030917", "B040917", "B080917", "B250817", "B290817", "K070217", "K200117", "K310117")
+
+
+@register(
+    "liu_pfc8a", kind="real",
+    description="Macaque prefrontal area 8A (Utah arrays), cue-target association task: 9 sessions of 2 monkeys "
+                "(B: 6, K: 3), 269-439 trials of 166 bins of 30 ms, 107-165 units per session, not matched across "
+                "sessions. No kinematics: the labels (cue 1..4) are the task variable. For multi-session and "
+                "cross-subject pretraining and adaptation, and alignment with class labels.",
+    returns="list of 9 TrialData (one per session, sorted by monkey then name), labels = cue 0..3 (upstream "
+            "1..4 minus 1; the target, 1 or 2, is labels % 2 + 1 in every session), meta subject 'B' / 'K' and "
+            "session name; session='B020917' (or a list of names) returns those sessions only.",
+    citation="Liu T. et al. (2023), Neural dynamics of movement and cognition "
+             "(github.com/TonyTaoLiu/2023-neural-dynamics-of-movement-and-cognition).",
+    license="MIT (github.com/TonyTaoLiu/2023-neural-dynamics-of-movement-and-cognition)")
+def load_liu_pfc8a(session: str | list[str] | None = None) -> list[TrialData] | TrialData:
+    """Sessions of the Liu et al. prefrontal 8A recordings.
+
+    Parameters
+    ----------
+    session : None for all 9 sessions, one name from ``LIU_SESSIONS`` (returns one TrialData), or a list of names
+        (returns a list in that order).
+
+    Returns
+    -------
+    TrialData with counts (trials, 166, units) = integer spike counts per 30 ms bin, labels (trials,) = cue 0..3,
+    ``meta["subject"]`` ("B" or "K"), ``meta["session"]``. The target (1 or 2) is ``labels % 2 + 1`` in every
+    session (upstream: 1 for cues 1 and 3, 2 for cues 2 and 4). No behaviour.
+    """
+    names = LIU_SESSIONS if session is None else [session] if isinstance(session, str) else session
+    if not isinstance(names, (list, tuple)) or not names:
+        raise TypeError(f"session: expected None, a session name or a non-empty list of names, got "
+                        f"{describe(session)}; sessions: {', '.join(LIU_SESSIONS)}.")
+    for name in names:
+        one_of("session", name, LIU_SESSIONS)
+    out = []
+    for name in names:
+        with np.load(_bundled("liu_pfc8a", f"{name}.npz"), allow_pickle=False) as file:
+            spikes, cue = file["spikes"], file["labels_cue"]
+        out.append(TrialData(
+            counts=spikes.astype(np.float32), labels=cue.astype(np.int64) - 1, bin_size=0.03,
+            meta=_bundled_meta("liu_pfc8a", subject=name[0], session=name, region="PFC 8A",
+                               labels="cue 1..4 as 0..3; target = labels % 2 + 1",
+                               note="no kinematics; task events near bins 53 and 121")))
+    return out[0] if isinstance(session, str) else out
