@@ -165,3 +165,32 @@ def test_asymmetry_breaks_the_symmetry_of_the_conditions():
 def test_asymmetry_out_of_range_is_rejected(value):
     with pytest.raises(ValueError, match="asymmetry"):
         synthetic_reach(asymmetry=value, n_trials=4, n_units=3)
+
+
+def test_sessions_of_several_subjects_record_new_units_per_subject():
+    sessions = synthetic_reach_sessions(n_sessions=4, n_subjects=2, n_units=20, n_trials=16, n_time=6, seed=1)
+    assert [data.meta["subject"] for data in sessions] == ["subject 0", "subject 0", "subject 1", "subject 1"]
+    assert sessions[2].meta["matched_units"] == list(range(20))  # the subject's first session: its own units
+    assert sessions[3].meta["n_shared_units"] == 12  # shared_fraction 0.6 of the subject's first session's 20
+    alone = synthetic_reach_sessions(n_sessions=2, n_units=20, n_trials=16, n_time=6, seed=1)
+    np.testing.assert_array_equal(sessions[1].counts, alone[1].counts)  # subject 0 is the one-subject case
+    assert not np.array_equal(sessions[2].counts, alone[0].counts)
+
+
+def test_drift_grows_over_a_subjects_sessions_and_leaves_first_sessions_alone():
+    kwargs = dict(n_sessions=4, n_units=30, n_trials=16, n_time=6, shared_fraction=1.0, gain_jitter=0.0, seed=2)
+    still = synthetic_reach_sessions(**kwargs)
+    drifting = synthetic_reach_sessions(drift=0.5, **kwargs)
+    np.testing.assert_array_equal(still[0].counts, drifting[0].counts)
+    changes = [np.abs(a.counts - b.counts).mean() for a, b in zip(still[1:], drifting[1:])]
+    assert changes[0] > 0 and changes[2] > changes[0]  # a random walk: later sessions drift further
+    assert drifting[1].meta["drift"] == 0.5 and "drift" not in still[1].meta
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_sessions=2, n_subjects=3), "n_subjects: expected at most n_sessions"),
+    (dict(drift=-0.1), "drift"),
+    (dict(n_subjects=0), "n_subjects")])
+def test_sessions_bad_subjects_and_drift(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic_reach_sessions(**kwargs)

@@ -190,14 +190,15 @@ def _unit_counts(n_units: Any, n_sessions: int) -> list[int]:
     "synthetic_reach_sessions", kind="synthetic",
     description="Several sessions of synthetic_reach sharing the latent dynamics, initial conditions and "
                 "velocity readout, recorded with different units: part of session 0's units kept with perturbed "
-                "gains in shuffled order, the rest replaced by new units.",
+                "gains in shuffled order, the rest replaced by new units; optionally several subjects (new units "
+                "per subject) and a slow drift of the gains over a subject's sessions.",
     returns="list of n_sessions TrialData (n_trials, n_time, n_units[s]) with their own true latents; "
             "meta['session'] = index, meta['matched_units'] = session-0 index of each unit (-1 = new).")
 def synthetic_reach_sessions(n_sessions: int = 2, n_units: int | Sequence[int] = (100, 90), n_trials: int = 200,
                              n_conditions: int = 8, n_time: int = 30, latent_dim: int = 4, bin_size: float = 0.02,
                              baseline_rate: float = 5.0, noise: float = 0.05, shared_fraction: float = 0.6,
-                             gain_jitter: float = 0.2, asymmetry: float = 0.3,
-                             seed: int = 0) -> list[TrialData]:
+                             gain_jitter: float = 0.2, asymmetry: float = 0.3, n_subjects: int = 1,
+                             drift: float = 0.0, seed: int = 0) -> list[TrialData]:
     """Simulate sessions with shared latent dynamics and different recorded units.
 
     Parameters
@@ -211,6 +212,12 @@ def synthetic_reach_sessions(n_sessions: int = 2, n_units: int | Sequence[int] =
     asymmetry : as in :func:`synthetic_reach`, but 0.3 by default here: with perfectly symmetric conditions,
         unsupervised cross-session alignment is ill-posed (every symmetric copy fits equally well), which real
         recordings are not.
+    n_subjects : sessions are split into this many subjects, in order (contiguous blocks); each subject's first
+        session records new units, and its later sessions share units with that first session as above.
+        ``meta["subject"]`` is "subject J"; ``matched_units`` index the subject's first session.
+    drift : slow drift of the kept units' gains over a subject's sessions: the k-th session after the subject's
+        first multiplies them by a further ``exp(drift * sqrt(k) * N(0, 1))`` (a random walk in the log gain;
+        >= 0, 0 for none).
     Other arguments : as in :func:`synthetic_reach`; session 0 equals ``synthetic_reach`` with the same arguments.
 
     Returns
@@ -226,29 +233,48 @@ def synthetic_reach_sessions(n_sessions: int = 2, n_units: int | Sequence[int] =
     if shared_fraction > 1:
         raise ValueError(f"shared_fraction: expected a number in [0, 1], got {shared_fraction}.")
     gain_jitter = positive_float("gain_jitter", gain_jitter, allow_zero=True)
+    drift = positive_float("drift", drift, allow_zero=True)
+    n_subjects = positive_int("n_subjects", n_subjects)
+    if n_subjects > n_sessions:
+        raise ValueError(f"n_subjects: expected at most n_sessions ({n_sessions}) subjects, got {n_subjects}.")
+    subject_of = [session * n_subjects // n_sessions for session in range(n_sessions)]
     model = _dynamics(params["latent_dim"], params["n_conditions"], params["n_time"], params["seed"],
                       params["asymmetry"])
     tuning0, baseline0 = _units(counts[0], params["latent_dim"], params["baseline_rate"], params["bin_size"],
                                 np.random.default_rng([params["seed"], 1]))
     sessions = []
+    first = {0: (0, tuning0, baseline0)}  # subject -> (its first session, that session's tuning and baselines)
     for session, n_session_units in enumerate(counts):
+        subject = subject_of[session]
         session_params = {**params, "n_units": n_session_units, "n_sessions": n_sessions,
                           "shared_fraction": shared_fraction, "gain_jitter": gain_jitter}
-        if session == 0:
-            tuning, baseline, matched = tuning0, baseline0, np.arange(counts[0])
+        if n_subjects > 1 or drift > 0:
+            session_params.update(n_subjects=n_subjects, drift=drift)
+        if subject not in first:  # a new subject: new units
+            first[subject] = (session, *_units(n_session_units, params["latent_dim"], params["baseline_rate"],
+                                               params["bin_size"], np.random.default_rng([params["seed"], 5, subject])))
+        start, reference_tuning, reference_baseline = first[subject]
+        if session == start:
+            tuning, baseline, matched = reference_tuning, reference_baseline, np.arange(n_session_units)
         else:
             rng = np.random.default_rng([params["seed"], 3, session])
-            n_shared = int(round(shared_fraction * min(counts[0], n_session_units)))
-            kept = np.sort(rng.choice(counts[0], size=n_shared, replace=False))
+            n_reference = len(reference_baseline)
+            n_shared = int(round(shared_fraction * min(n_reference, n_session_units)))
+            kept = np.sort(rng.choice(n_reference, size=n_shared, replace=False))
             new_tuning, new_baseline = _units(n_session_units - n_shared, params["latent_dim"],
                                               params["baseline_rate"], params["bin_size"], rng)
-            kept_tuning = tuning0[kept] * np.exp(gain_jitter * rng.standard_normal((n_shared, 1)))
-            kept_baseline = baseline0[kept] + gain_jitter * rng.standard_normal(n_shared)
+            kept_tuning = reference_tuning[kept] * np.exp(gain_jitter * rng.standard_normal((n_shared, 1)))
+            if drift > 0:  # its own stream, so that drift = 0 leaves every other draw as it was
+                walk = np.random.default_rng([params["seed"], 4, session]).standard_normal((n_shared, 1))
+                kept_tuning = kept_tuning * np.exp(drift * np.sqrt(session - start) * walk)
+            kept_baseline = reference_baseline[kept] + gain_jitter * rng.standard_normal(n_shared)
             order = rng.permutation(n_session_units)
             tuning = np.concatenate([kept_tuning, new_tuning])[order]
             baseline = np.concatenate([kept_baseline, new_baseline])[order]
             matched = np.concatenate([kept, -np.ones(n_session_units - n_shared, dtype=int)])[order]
         meta = {"dataset": "synthetic_reach_sessions", "matched_units": [int(index) for index in matched],
                 "n_shared_units": int((matched >= 0).sum())}
+        if n_subjects > 1:
+            meta["subject"] = f"subject {subject}"
         sessions.append(_session(model, tuning, baseline, session_params, session, meta))
     return sessions
