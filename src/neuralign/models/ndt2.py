@@ -36,7 +36,7 @@ from neuralign._checks import describe, fraction, one_of, positive_float, positi
 from neuralign.data.quality import warn_about_counts
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.base import Estimator, register_model
-from neuralign.models.ndt2_network import NDT2Network, masked_poisson_nll, patch_count
+from neuralign.models.ndt2_network import NDT2Network, StandardisedLinear, masked_poisson_nll, patch_count
 from neuralign.train import History, TrainConfig, resolve_device, train
 
 PATCH_EMBEDDINGS = ("shared", "per_session")
@@ -210,11 +210,13 @@ class NDT2(Estimator):
     def fit_decoder(self, target: TrialData, *, n_labelled: int | None = None, finetune: bool = False,
                     variable: str | None = None, session: int | str | None = None,
                     max_epochs: int | None = None) -> "NDT2":
-        """Fit a new linear decoder on ``n_labelled`` labelled trials of ``target`` (all when None).
+        """Fit a new linear decoder on ``n_labelled`` labelled trials of ``target`` (all when None); its inputs,
+        the features, are z-scored with the labelled trials' statistics.
 
         The trials are a seeded random choice (``seed``), kept in ``labelled_trials_``. variable : "behavior"
         (velocity per bin, MSE on standardised behaviour) or "labels" (class logits from the time-averaged
-        features); default: behaviour when the target has it, else labels. finetune : also tune the backbone
+        features; classes 0 .. max(target.labels), the one thing read from the unlabelled trials); default: behaviour
+        when the target has it, else labels. finetune : also tune the backbone
         (else only the decoder, and the target's context when it is new to the model). The target's context:
         ``session`` (an index or name) when given; else its meta['session'] when the model knows it; else, for a
         target without meta['session'], the model's only context when it has one (the from-scratch baseline
@@ -239,11 +241,17 @@ class NDT2(Estimator):
             self.head_kind_, outputs = "velocity", labelled.behavior.shape[2]
             self._set_behavior_statistics([labelled])
         else:
-            self.head_kind_, outputs = "classes", int(labelled.labels.max()) + 1
+            self.head_kind_, outputs = "classes", int(target.labels.max()) + 1  # the class count of all trials
             self._set_behavior_statistics([])
         network = self.network_
         torch.manual_seed(self.config.seed)
-        network.head = nn.Linear(network.mask_token.shape[0], outputs).to(network.mask_token.device)
+        network.head = StandardisedLinear(network.mask_token.shape[0], outputs).to(network.mask_token.device)
+        with torch.no_grad():  # z-score the decoder's inputs with the labelled trials' features
+            network.eval()
+            tensors = self._tensors(labelled, with_targets=False)
+            features = network.features(tensors["counts"], tensors["mask"], context)
+            pooled = _pooled(features, tensors["mask"]) if self.head_kind_ == "classes" else features[tensors["mask"]]
+            network.head.standardise_on(pooled)
         self.labelled_trials_, self.decoder_context_ = chosen, context
         tensors = [None] * context + [self._tensors(labelled, with_targets=True)]
         tuned = None if finetune else new + list(network.head.parameters())
@@ -318,10 +326,7 @@ class NDT2(Estimator):
         return (((out - batch["target"]) ** 2) * weight).sum() / (weight.sum() * out.shape[-1]).clamp(min=1.0)
 
     def _head_outputs(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.head_kind_ == "classes":
-            n_bins = mask.sum(1, keepdim=True).clamp(min=1).to(features.dtype)
-            return self.network_.head(features.sum(1) / n_bins)
-        return self.network_.head(features)
+        return self.network_.head(_pooled(features, mask) if self.head_kind_ == "classes" else features)
 
     # ------------------------------------------------------------------------------------------ helpers
     def _tune(self, loss, tensors: list[dict | None], parameters: list[nn.Parameter] | None,
@@ -524,3 +529,9 @@ def _concatenate(first: dict[str, torch.Tensor] | None, second: dict[str, torch.
         raise ValueError("data: sessions with the same meta['session'] must have the same time bins, units and "
                          "targets; give different sessions different meta['session'].")
     return {key: torch.cat([first[key], second[key]]) for key in first}
+
+
+def _pooled(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """features (B, T, d) averaged over each trial's valid bins -> (B, d)."""
+    n_bins = mask.sum(1, keepdim=True).clamp(min=1).to(features.dtype)
+    return features.sum(1) / n_bins

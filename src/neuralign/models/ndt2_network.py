@@ -81,6 +81,31 @@ class PatchLinear(nn.Module):
         return torch.einsum("...pi,pio->...po", x, self.weight) + self.bias
 
 
+class StandardisedLinear(nn.Module):
+    """A linear map of z-scored inputs, (x - mean) / std, with the statistics fixed (buffers, not trained):
+    ``standardise_on`` sets them from example inputs (a decoder on features whose spread is small next to their
+    offset learns in few steps)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.register_buffer("mean", torch.zeros(in_features))
+        self.register_buffer("std", torch.ones(in_features))
+
+    @property
+    def out_features(self) -> int:
+        return self.linear.out_features
+
+    @torch.no_grad()
+    def standardise_on(self, inputs: torch.Tensor) -> None:
+        """inputs: (samples, in_features)."""
+        self.mean.copy_(inputs.mean(0))
+        self.std.copy_(inputs.std(0, unbiased=False) + 1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear((x - self.mean) / self.std)
+
+
 def _transformer(d_model: int, n_heads: int, n_layers: int, ff_multiplier: int, dropout: float) -> nn.Module:
     layer = nn.TransformerEncoderLayer(d_model, n_heads, ff_multiplier * d_model, dropout, batch_first=True,
                                        norm_first=True)
@@ -121,7 +146,7 @@ class NDT2Network(nn.Module):
         self.decoder_in = nn.Linear(d, d)
         self.mask_token = nn.Parameter(torch.zeros(d))
         self.decoder = _transformer(d, sizes[0], config.decoder_layers, sizes[1], sizes[2])
-        self.head = nn.Linear(d, head_outputs) if head_outputs else None
+        self.head = StandardisedLinear(d, head_outputs) if head_outputs else None
 
     @staticmethod
     def _new_token(d_model: int) -> nn.Parameter:
