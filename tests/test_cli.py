@@ -239,7 +239,23 @@ def test_fit_lfads_from_the_command_line(tiny_file, tmp_path):
 
     assert LFADS.load(tmp_path / "m.pt").latent_dim == 3
     result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "n.pt"), "--model", "gpfa"])
-    assert result.exit_code == 2 and "model: expected one of ['seqvae', 'lfads'], got 'gpfa'" in result.output
+    assert result.exit_code == 2 and "model: expected one of ['seqvae', 'lfads', 'ndt2'], got 'gpfa'" in result.output
+
+
+def test_fit_ndt2_from_the_command_line_then_encode(tiny_file, tmp_path):
+    config = tmp_path / "ndt2.yaml"
+    config.write_text("patch_size: 4\nn_heads: 2\nencoder_layers: 1\nbatch_size: 8\n")
+    result = runner.invoke(app, ["fit", str(tiny_file), "--out", str(tmp_path / "m.pt"), "--model", "ndt2",
+                                 "--config", str(config), "--latent-dim", "8", "--max-epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    from neuralign.models import NDT2
+
+    model = NDT2.load(tmp_path / "m.pt")
+    assert model.config.d_model == 8 and model.config.patch_size == 4 and model.units_ == [10]
+    result = runner.invoke(app, ["encode", str(tmp_path / "m.pt"), str(tiny_file), "--out", str(tmp_path / "z.npz")])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "z.npz") as saved:
+        assert saved["latents"].shape == (24, 8, 8)
 
 
 def test_fit_reports_which_weights_it_kept(tiny_file, tmp_path):

@@ -81,9 +81,9 @@ def datasets_list() -> None:
 
 
 def _model_class(name: str) -> Any:
-    from neuralign.models import LFADS, SeqVAE
+    from neuralign.models import LFADS, NDT2, SeqVAE
 
-    classes = {"seqvae": SeqVAE, "lfads": LFADS}
+    classes = {"seqvae": SeqVAE, "lfads": LFADS, "ndt2": NDT2}
     if name not in classes:
         raise ValueError(f"model: expected one of {list(classes)}, got {name!r}.")
     return classes[name]
@@ -92,9 +92,10 @@ def _model_class(name: str) -> Any:
 @app.command()
 def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part]; a list of sessions fits all"),
         out: Path = typer.Option(..., "--out", "-o", help="where to write the fitted model (.pt)"),
-        model: str = typer.Option("seqvae", help="seqvae (sequential VAE) or lfads (latent dynamics model)"),
+        model: str = typer.Option("seqvae", help="seqvae (sequential VAE), lfads (latent dynamics model) or "
+                                                  "ndt2 (masked transformer pretrained across sessions)"),
         config: Optional[Path] = typer.Option(None, help="YAML file of the model's settings"),
-        latent_dim: Optional[int] = typer.Option(None, help="latent dimensions (LFADS: factors)"),
+        latent_dim: Optional[int] = typer.Option(None, help="latent dimensions (LFADS: factors; NDT2: d_model)"),
         max_epochs: Optional[int] = typer.Option(None, help="maximum training epochs"),
         seed: Optional[int] = typer.Option(None, help="random seed"),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N (default: CUDA if available)"),
@@ -110,7 +111,7 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
                                                 "--checkpoint-dir (same data and settings); ends with the same "
                                                 "weights as an uninterrupted fit"),
         force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
-    """Fit a sequential VAE or an LFADS latent dynamics model and save it."""
+    """Fit a sequential VAE, an LFADS latent dynamics model or an NDT2 transformer and save it."""
     import time
 
     checkpoint: Optional[Path] = None
@@ -135,7 +136,7 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         checkpoint = _checkpoint_file(checkpoint_dir, out, resume, checkpoint_every, inputs=[data, config])
         cls = _model_class(model)
         settings = _read_config(config)
-        dims = "factor_dim" if model == "lfads" else "latent_dim"
+        dims = {"lfads": "factor_dim", "ndt2": "d_model"}.get(model, "latent_dim")
         flags = {dims: latent_dim, "max_epochs": max_epochs, "seed": seed, "device": device}
         settings.update({k: v for k, v in flags.items() if v is not None})
         if quiet:

@@ -6,6 +6,8 @@ from neuralign.models.lfads import LFADS, LFADSConfig
 from neuralign.models.multimodal import MultimodalVAE, MultimodalVAEConfig
 from neuralign.models.vocalvae import VocalVAE, VocalVAEConfig
 from neuralign.models.gpvae import GPVAE, GPVAEConfig, MMGPVAE, MMGPVAEConfig
+from neuralign.models.ndt2 import NDT2, NDT2Config
 
 __all__ = ["LFADS", "LFADSConfig", "MultimodalVAE", "MultimodalVAEConfig", "NotFittedError", "SeqVAE", "SeqVAEConfig", "load_model",
-           "VocalVAE", "VocalVAEConfig", "GPVAE", "GPVAEConfig", "MMGPVAE", "MMGPVAEConfig"]
+           "VocalVAE", "VocalVAEConfig", "GPVAE", "GPVAEConfig", "MMGPVAE", "MMGPVAEConfig",
+           "NDT2", "NDT2Config"]
