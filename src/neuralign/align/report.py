@@ -111,7 +111,8 @@ class AlignmentReport:
         if self.labelled:
             lines.append(f"chosen with {self.labelled} labelled target trials (label-free choice: candidate "
                          f"{self.unsupervised_choice})")
-        lines.append(self.warning or "confidence: the chosen map is clearly ahead")
+        lines.append(self.warning or "no warning: the chosen map leads every different map by more than the "
+                                     "threshold (evidence, not proof: wrong maps have led by as much)")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
