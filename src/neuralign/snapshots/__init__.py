@@ -1,0 +1,11 @@
+"""Population dynamics from snapshots of latent clouds (takes arrays or TrialData latents, never models).
+
+- ``Snapshots``: clouds (n_k, d) at sorted times, optional velocities and parameter mu.
+- ``ActionMatching``: a gradient velocity field from marginals (deterministic or entropic).
+- ``McCannInterpolation``: displacement interpolation along exact OT plans between neighbouring clouds.
+"""
+
+from neuralign.snapshots.container import Snapshots
+from neuralign.snapshots.action_matching import ActionMatching, ActionMatchingConfig
+
+__all__ = ["ActionMatching", "ActionMatchingConfig", "Snapshots"]

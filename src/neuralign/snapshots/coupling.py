@@ -1,0 +1,78 @@
+"""Couplings between neighbouring clouds and displacement (McCann) interpolation along them.
+
+A coupling of x (n, d) and y (m, d) is a list of pairs (i, j) with weights w summing to 1. Two kinds:
+
+- ``ot``: the exact optimal transport plan for the squared-Euclidean cost between the uniform empirical
+  measures (POT's network simplex). It needs no particle identity, so it is the one valid for snapshot data.
+  The plan has at most n + m - 1 pairs; for n = m it is a permutation.
+- ``index``: pairs (i, i) with equal weights, for clouds of equal size whose particles are the same across
+  times (trajectory data). On true snapshots it pairs unrelated particles: this is the interpolation that
+  HOAM's Gauss / Simpson schemes use, valid only for trajectories (METHODS_2, section 3).
+
+Displacement interpolation at fraction lam in [0, 1]: draw pairs from the coupling and place each at
+(1 - lam) x_i + lam y_j. With the OT coupling this is McCann's interpolant, the W2 geodesic between the two
+empirical measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neuralign._checks import one_of
+from neuralign.nn.matching import _pot
+
+COUPLINGS = ("ot", "index")
+
+
+@dataclass
+class Coupling:
+    """Pairs (source[i], target[i]) with weights (summing to 1)."""
+
+    source: torch.Tensor  # (pairs,) int64
+    target: torch.Tensor  # (pairs,) int64
+    weights: torch.Tensor  # (pairs,) float64
+
+
+def couple(x: torch.Tensor, y: torch.Tensor, kind: str = "ot") -> Coupling:
+    """The coupling of x (n, d) and y (m, d): ``"ot"`` (exact OT plan) or ``"index"`` (same particle index)."""
+    one_of("kind", kind, COUPLINGS)
+    n, m = x.shape[0], y.shape[0]
+    if kind == "index":
+        if n != m:
+            raise ValueError(f"interpolation: 'index' pairs particle i of one cloud with particle i of the next, "
+                             f"so it needs clouds of equal size, got {n} and {m}; use 'ot' for snapshot data.")
+        index = torch.arange(n)
+        return Coupling(index, index.clone(), torch.full((n,), 1.0 / n, dtype=torch.float64))
+    with torch.no_grad():
+        cost = (torch.cdist(x.double(), y.double()) ** 2).cpu().numpy()
+    plan = _pot().emd(np.full(n, 1.0 / n), np.full(m, 1.0 / m), cost, numItermax=10_000_000)
+    source, target = np.nonzero(plan > 1e-12 / (n * m))
+    weights = plan[source, target]
+    return Coupling(torch.as_tensor(source), torch.as_tensor(target), torch.as_tensor(weights / weights.sum()))
+
+
+def systematic_draw(weights: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n indices drawn by systematic resampling from ``weights`` (one uniform offset): each index appears
+    floor or ceil of n * weight times, so a permutation plan with n pairs gives every pair exactly once."""
+    offset = torch.rand((), generator=generator, dtype=torch.float64)
+    positions = (torch.arange(n, dtype=torch.float64) + offset) / n
+    edges = torch.cumsum(weights.double().cpu(), 0)
+    edges[-1] = 1.0
+    return torch.searchsorted(edges, positions, right=True).clamp(max=len(weights) - 1)
+
+
+def random_draw(weights: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n independent draws (with replacement) from ``weights``: Monte Carlo minibatches."""
+    return torch.multinomial(weights.double().cpu(), n, replacement=True, generator=generator)
+
+
+def displace(x: torch.Tensor, y: torch.Tensor, coupling: Coupling, lam: float | torch.Tensor,
+             pairs: torch.Tensor) -> torch.Tensor:
+    """(1 - lam) x[source] + lam y[target] for the coupling's pairs at indices ``pairs``: (len(pairs), d).
+    ``lam`` a number or a (len(pairs), 1) tensor."""
+    pairs = pairs.to(coupling.source.device)
+    source, target = coupling.source[pairs].to(x.device), coupling.target[pairs].to(y.device)
+    return (1 - lam) * x[source] + lam * y[target]
