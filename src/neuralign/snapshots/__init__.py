@@ -7,5 +7,6 @@
 
 from neuralign.snapshots.container import Snapshots
 from neuralign.snapshots.action_matching import ActionMatching, ActionMatchingConfig
+from neuralign.snapshots.mccann import McCannConfig, McCannInterpolation
 
-__all__ = ["ActionMatching", "ActionMatchingConfig", "Snapshots"]
+__all__ = ["ActionMatching", "ActionMatchingConfig", "McCannConfig", "McCannInterpolation", "Snapshots"]
