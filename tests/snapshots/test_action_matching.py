@@ -16,7 +16,7 @@ def _linear_flow(n=300, seed=0):
 @pytest.fixture(scope="module")
 def fitted():
     train, t_held, held = _linear_flow().holdout(2)
-    model = ActionMatching(max_epochs=8, steps_per_epoch=25, batch_size=64, hidden_size=32, n_layers=2,
+    model = ActionMatching(max_epochs=6, steps_per_epoch=25, batch_size=64, hidden_size=32, n_layers=2,
                            learning_rate=3e-3, verbose=False, device="cpu").fit(train)
     return model, train, t_held, held
 

@@ -46,3 +46,10 @@ def test_save_load_and_errors(tmp_path):
         model.predict([0.5], start=1)
     with pytest.raises(ValueError, match="start_time: give it only with a start cloud"):
         model.predict([2.0], start=1, start_time=1.0)
+
+
+def test_times_must_be_numbers():
+    model = McCannInterpolation().fit(Snapshots([0.0, 1.0], [np.zeros((3, 2)), np.ones((3, 2))]))
+    with pytest.raises(TypeError, match="times: expected numeric values"):
+        model.predict("soon")
+    assert model.predict(0.5)[0].shape == (3, 2)

@@ -79,8 +79,8 @@ class SnapshotEstimator(Estimator):
         if n is not None:
             n = positive_int("n", n)
             cloud = cloud[torch.randint(len(cloud), (n,), generator=generator).numpy()] if n != len(cloud) else cloud
-        times_array = as_array("times", np.atleast_1d(np.asarray(times, dtype=np.float64)) if not
-                               isinstance(times, (str, bytes)) else times, ndim=1, dtype=np.float64)
+        times_array = as_array("times", np.atleast_1d(times) if np.ndim(times) == 0 else times, ndim=1,
+                               dtype=np.float64)
         low, high = self.times_[0], self.times_[-1]
         outside = (times_array < t_start) | (times_array > high)
         if outside.any():
