@@ -23,8 +23,9 @@ from neuralign.train import TrainConfig, train
 
 SOURCE_ROOT = str(Path(neuralign.__file__).resolve().parents[1])
 
-# Two sessions with their own read-ins (each minibatch leaves the other's unused) and a shared layer; 23 and 16
-# trials, of which 18 and 13 train: with batch 4 the last minibatches hold 2 and 1 trials (one process gets none).
+# Two sessions with their own read-ins (each minibatch leaves the other's unused) and a shared layer; 23 and 14
+# trials, of which 18 and 11 train and 5 and 3 validate: with batch 4 the last minibatches hold 2, 3 (shared out
+# 2 + 1), 1 (one process gets none) and 3 trials.
 PROBLEM_SOURCE = textwrap.dedent("""
     import torch
     from torch import nn
@@ -35,7 +36,7 @@ PROBLEM_SOURCE = textwrap.dedent("""
                                 "shared": nn.Sequential(nn.Tanh(), nn.Linear(8, 1))})
         generator = torch.Generator().manual_seed(1)
         sessions = []
-        for n_trials, n_features in ((23, 3), (16, 5)):
+        for n_trials, n_features in ((23, 3), (14, 5)):
             x = torch.randn(n_trials, n_features, generator=generator)
             sessions.append({"x": x, "y": torch.sin(x).sum(dim=1, keepdim=True)})
 
