@@ -306,13 +306,13 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / config.max_epochs))
         module.train()
-        train_logs = _run_epoch(wrapped or loss_fn, train_sessions, config, epoch, generator, optimizer, parameters,
-                                context)
+        train_logs = _run_epoch(module, wrapped or loss_fn, train_sessions, config, epoch, generator, optimizer,
+                                parameters, context)
         logs = {f"train/{k}": v for k, v in train_logs.items()}
         if use_validation:
             module.eval()
             with torch.no_grad():
-                val_logs = _run_epoch(loss_fn, val_sessions, config, epoch, None, None, parameters, context)
+                val_logs = _run_epoch(module, loss_fn, val_sessions, config, epoch, None, None, parameters, context)
             logs.update({f"val/{k}": v for k, v in val_logs.items()})
         history.append(logs)
         history.epochs_run = epoch + 1
@@ -362,11 +362,13 @@ def _warn_about_the_report(config: TrainConfig, sessions: Sequence[Batch | None]
                       f"max_epochs to at least {config.min_epochs}, or shorten the warm-up.", stacklevel=3)
 
 
-def _run_epoch(loss_fn: LossFunction, sessions: Sequence[Batch | None], config: TrainConfig, epoch: int,
-               generator: torch.Generator | None, optimizer: torch.optim.Optimizer | None,
-               parameters: Sequence[torch.nn.Parameter], context: DistributedContext) -> dict[str, float]:
+def _run_epoch(module: torch.nn.Module, loss_fn: LossFunction | torch.nn.Module, sessions: Sequence[Batch | None],
+               config: TrainConfig, epoch: int, generator: torch.Generator | None,
+               optimizer: torch.optim.Optimizer | None, parameters: Sequence[torch.nn.Parameter],
+               context: DistributedContext) -> dict[str, float]:
     """One pass over ``sessions``; trains when an optimizer is given. Returns trial-weighted mean logs (over
-    every process's trials, in a process group, where each process takes its share of every minibatch)."""
+    every process's trials, in a process group, where each process takes its share of every minibatch and
+    ``loss_fn`` is the DDP-wrapped loss when training)."""
     totals: dict[str, float] = {}
     n_seen = 0
     for step, (session_index, index) in enumerate(_batches(sessions, config.batch_size, generator)):
