@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import neuralign
-from neuralign.distributed import DistributedContext, check_batch_size, distributed_context, shard
+from neuralign.distributed import DistributedContext, check_batch_size, check_device, distributed_context, shard
 from neuralign.train import TrainConfig, train
 
 SOURCE_ROOT = str(Path(neuralign.__file__).resolve().parents[1])
@@ -68,10 +68,17 @@ WORKER_SOURCE = PROBLEM_SOURCE + textwrap.dedent("""
     except ValueError as error:
         odd_batch = str(error)
     history = train(module, loss_fn, sessions, TrainConfig(**SETTINGS, checkpoint_path=checkpoint))
+    state = {name: value.tolist() for name, value in module.state_dict().items()}
+    try:  # a checkpoint that rank 1 cannot see (as on a machine without the shared storage)
+        unseen = checkpoint if context.rank == 0 else checkpoint + ".elsewhere"
+        train(module, loss_fn, sessions, TrainConfig(**SETTINGS, checkpoint_path=unseen, resume=True))
+        resumed = "no error"
+    except ValueError as error:
+        resumed = str(error)
     context.close()
     result = {"rank": context.rank, "world_size": context.world_size, "backend": context.backend,
-              "odd_batch": odd_batch, "saves": len(saves), "logs": history.logs, "best_epoch": history.best_epoch,
-              "state": {name: value.tolist() for name, value in module.state_dict().items()}}
+              "odd_batch": odd_batch, "resumed": resumed, "saves": len(saves), "logs": history.logs,
+              "best_epoch": history.best_epoch, "state": state}
     with open(f"{out}/rank{context.rank}.json", "w") as file:
         json.dump(result, file)
     """)
@@ -112,6 +119,7 @@ def test_two_processes_train_to_the_one_process_result_with_the_same_global_batc
         assert (result["world_size"], result["backend"]) == (2, "gloo")
         assert "batch_size" in result["odd_batch"] and "multiple of the number of processes (2)" in \
             result["odd_batch"] and "got 5" in result["odd_batch"]
+        assert "checkpoint_path: the processes disagree (0 in one, 6 in another)" in result["resumed"]
         assert result["best_epoch"] == history.best_epoch
         assert result["logs"].keys() == history.logs.keys()
         for key, values in history.logs.items():
@@ -138,6 +146,13 @@ def test_a_batch_size_that_does_not_split_over_the_processes_names_the_argument(
         check_batch_size(DistributedContext(rank=0, world_size=4), 30)
     check_batch_size(DistributedContext(rank=0, world_size=4), 32)
     check_batch_size(DistributedContext(), 31)  # one process: any batch size
+
+
+def test_nccl_cannot_train_on_the_cpu():
+    with pytest.raises(ValueError, match=r"device: the process group uses NCCL.*'cpu'"):
+        check_device(DistributedContext(rank=0, world_size=2, backend="nccl"), torch.device("cpu"))
+    cpu = torch.device("cpu")
+    assert check_device(DistributedContext(rank=1, world_size=2, backend="gloo"), cpu) == cpu
 
 
 def test_without_torchrun_the_context_is_one_process(monkeypatch):
@@ -173,7 +188,10 @@ def test_one_process_ignores_the_distributed_machinery():
         torch.manual_seed(0)
         module = nn.Linear(3, 1)
         x = torch.randn(12, 3, generator=torch.Generator().manual_seed(0))
-        loss_fn = lambda batch: {"loss": ((module(batch["x"]) - batch["x"].sum(1, keepdim=True)) ** 2).mean()}  # noqa: E731
+
+        def loss_fn(batch):
+            return {"loss": ((module(batch["x"]) - batch["x"].sum(1, keepdim=True)) ** 2).mean()}
+
         train(module, loss_fn, [{"x": x}], TrainConfig(max_epochs=3, batch_size=5, verbose=False, device="cpu"))
         results.append(module.weight.detach().clone())
     assert type(module) is nn.Linear

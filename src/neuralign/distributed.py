@@ -171,8 +171,8 @@ def all_reduce_sums(totals: dict[str, float], count: int,
                     context: DistributedContext) -> tuple[dict[str, float], int]:
     """Sum ``totals`` (the same keys in every process) and ``count`` over the processes."""
     keys = sorted(totals)
-    device = torch.device("cuda", torch.cuda.current_device()) if context.backend == "nccl" else torch.device("cpu")
-    values = torch.tensor([totals[key] for key in keys] + [float(count)], dtype=torch.float64, device=device)
+    values = torch.tensor([totals[key] for key in keys] + [float(count)], dtype=torch.float64,
+                          device=_reduction_device(context))
     torch.distributed.all_reduce(values)
     summed = values.tolist()
     return dict(zip(keys, summed[:-1])), int(round(summed[-1]))
@@ -182,13 +182,17 @@ def same_in_every_process(name: str, value: int, context: DistributedContext, wh
     """Raise when ``value`` differs between processes (e.g. the epoch each resumes from)."""
     if not context.active:
         return
-    device = torch.device("cuda", torch.cuda.current_device()) if context.backend == "nccl" else torch.device("cpu")
-    low = torch.tensor([value], dtype=torch.int64, device=device)
+    low = torch.tensor([value], dtype=torch.int64, device=_reduction_device(context))
     high = low.clone()
     torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
     torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
     if low.item() != high.item():
         raise ValueError(f"{name}: the processes disagree ({low.item()} in one, {high.item()} in another); {why}")
+
+
+def _reduction_device(context: DistributedContext) -> torch.device:
+    """Where the backend reduces tensors: this process's GPU for NCCL, the CPU for gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if context.backend == "nccl" else torch.device("cpu")
 
 
 def _environment_int(name: str, *, default: int | None = None, minimum: int = 0) -> int:

@@ -306,8 +306,9 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / config.max_epochs))
         module.train()
-        train_logs = _run_epoch(module, wrapped or loss_fn, train_sessions, config, epoch, generator, optimizer,
-                                parameters, context)
+        train_loss = loss_fn if wrapped is None else wrapped  # DDP: the backward pass averages the gradients
+        train_logs = _run_epoch(module, train_loss, train_sessions, config, epoch, generator, optimizer, parameters,
+                                context)
         logs = {f"train/{k}": v for k, v in train_logs.items()}
         if use_validation:
             module.eval()
