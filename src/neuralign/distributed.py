@@ -17,6 +17,7 @@ same distribution as one process draws, not the same numbers.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -47,8 +48,13 @@ class DistributedContext:
         return self.rank == 0
 
     def close(self) -> None:
-        """Leave the process group (at the end of a program that called ``distributed_context``)."""
+        """Leave the process group (at the end of a program that called ``distributed_context``), once every
+        process has come this far. The DistributedDataParallel wrappers that training left behind (reference
+        cycles) are collected first: freed only while Python shuts down, their hold on the group's gloo threads
+        can abort the process ("terminate called without an active exception")."""
         if self.active and torch.distributed.is_initialized():
+            gc.collect()
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 
