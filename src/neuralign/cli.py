@@ -111,10 +111,17 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
                                                 "--checkpoint-dir (same data and settings); ends with the same "
                                                 "weights as an uninterrupted fit"),
         force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
-    """Fit a sequential VAE, an LFADS latent dynamics model or an NDT2 transformer and save it."""
+    """Fit a sequential VAE, an LFADS latent dynamics model or an NDT2 transformer and save it.
+
+    Data parallel: `torchrun --nproc-per-node N -m neuralign fit ...` trains in N processes (gloo on the CPU,
+    NCCL on CUDA), each taking batch_size / N trials of every minibatch; rank 0 alone prints and writes files.
+    """
     import time
 
+    from neuralign.distributed import DistributedContext, check_batch_size, distributed_context
+
     checkpoint: Optional[Path] = None
+    processes = DistributedContext()
     started = time.time()
 
     def interrupted() -> str:
@@ -141,17 +148,26 @@ def fit(data: str = typer.Argument(..., help="file or bundled dataset name[:part
         settings.update({k: v for k, v in flags.items() if v is not None})
         if quiet:
             settings["verbose"] = False
-        recordings = resolve_data(data, nwb=nwb)
-        if isinstance(recordings, dict):
-            recordings = list(recordings.values())
-        if checkpoint is None:
-            fitted = cls(**settings).fit(recordings)
-        else:
-            make_folder(checkpoint.parent)
-            fitted = cls(**settings).fit(recordings, checkpoint_path=str(checkpoint), resume=resume,
-                                         checkpoint_every=checkpoint_every)
-        make_parent(out)
-        fitted.save(out)
+        estimator = cls(**settings)
+        processes = distributed_context(estimator.config.device)  # torchrun's process group, if launched by it
+        try:
+            check_batch_size(processes, estimator.config.batch_size)
+            recordings = resolve_data(data, nwb=nwb)
+            if isinstance(recordings, dict):
+                recordings = list(recordings.values())
+            if checkpoint is None:
+                fitted = estimator.fit(recordings)
+            else:
+                make_folder(checkpoint.parent)
+                fitted = estimator.fit(recordings, checkpoint_path=str(checkpoint), resume=resume,
+                                       checkpoint_every=checkpoint_every)
+            if processes.is_main:
+                make_parent(out)
+                fitted.save(out)
+        finally:
+            processes.close()
+    if not processes.is_main:
+        return
     history = fitted.history_
     typer.echo(f"fitted in {history.seconds:.1f} s ({history.summary()}); saved to {out}"
                + (f"; checkpoint {checkpoint}" if checkpoint is not None else ""))

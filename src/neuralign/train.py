@@ -8,6 +8,10 @@ resume to exactly the same result as an uninterrupted run.
 
 Determinism: at the start of epoch ``e`` the global torch RNG and the shuffling generator are both seeded
 from ``(seed, e)``, so a run resumed from a checkpoint after epoch ``e - 1`` replays epoch ``e`` exactly.
+
+Data parallel: launched by ``torchrun`` after ``distributed_context()`` (``neuralign.distributed``), the same loop
+trains across processes: DistributedDataParallel, each process a share of every global minibatch, losses averaged
+over processes, rank 0 alone showing progress and writing checkpoints (see that module).
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from tqdm.auto import tqdm
 
 from neuralign._atomic import load_torch, save_torch
 from neuralign._checks import describe, fraction, one_of, positive_float, positive_int
+from neuralign.distributed import (DistributedContext, all_reduce_sums, check_batch_size, check_device,
+                                   current_context, distributed_context, same_in_every_process, shard, wrap_loss)
+
+__all__ = ["History", "NonFiniteLossError", "TrainConfig", "distributed_context", "resolve_device", "split_sessions",
+           "train"]
 
 LR_SCHEDULES = ("constant", "cosine")  # see TrainConfig.lr_schedule
 CHECKPOINT_FORMAT = "neuralign.train_checkpoint"
@@ -45,7 +54,8 @@ class TrainConfig:
     """Settings of the training loop.
 
     max_epochs : passes over the training trials.
-    batch_size : trials per minibatch (within one session).
+    batch_size : trials per minibatch (within one session); with N processes (torchrun), the global minibatch,
+        of which each process takes batch_size / N trials (so it must be a multiple of N).
     learning_rate, weight_decay : AdamW settings.
     lr_schedule : "constant", or "cosine": the learning rate falls from ``learning_rate`` towards 0 over
         ``max_epochs`` (half a cosine, set at the start of each epoch).
@@ -159,10 +169,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+def _epoch_generator(seed: int, epoch: int, context: DistributedContext) -> torch.Generator:
+    """The shuffling generator (the same in every process); the global RNG gets each process its own draws."""
     generator = torch.Generator()
     generator.manual_seed(seed * 1_000_003 + epoch)
-    torch.manual_seed(seed * 1_000_003 + epoch)
+    torch.manual_seed((seed * 1_000_003 + epoch) * context.world_size + context.rank)
     return generator
 
 
@@ -240,6 +251,11 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
     -------
     History; ``module`` holds the weights of the best validation epoch, or of the last epoch when there is no
     validation split or no epoch past the warm-up (``History.kept_epoch``; a warning says why).
+
+    In a process group (``distributed_context()``, torchrun) every process calls ``train`` with the same
+    arguments; each trains on its share of every minibatch; the logs (and so the history and early stopping) are
+    averaged over processes; only rank 0 shows progress and writes the checkpoint; ``callback`` runs in every
+    process.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {describe(module)}.")
@@ -247,7 +263,9 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
         raise TypeError(f"config: expected a TrainConfig, got {describe(config)}.")
     if not sessions:
         raise ValueError("sessions: expected at least one session of training data, got none.")
-    device = resolve_device(config.device)
+    context = current_context()
+    check_batch_size(context, config.batch_size)
+    device = check_device(context, resolve_device(config.device))
     module.to(device)
     if validation is None:
         train_sessions, val_sessions = split_sessions(sessions, config.val_fraction, config.seed)
@@ -259,7 +277,8 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
     train_sessions = [_to_device(s, device) for s in train_sessions]
     val_sessions = [_to_device(s, device) for s in val_sessions]
     use_validation = any(s is not None for s in val_sessions)
-    _warn_about_the_report(config, sessions, use_validation, validation is None)
+    if context.is_main:
+        _warn_about_the_report(config, sessions, use_validation, validation is None)
     parameters = [p for p in (module.parameters() if parameters is None else parameters) if p.requires_grad]
     if not parameters:
         raise ValueError("parameters: nothing to optimise (no parameter requires gradients).")
@@ -271,24 +290,30 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             history, best_state, bad_epochs, start_epoch = resumed
             if use_validation and bad_epochs >= config.patience:  # the checkpointed run had stopped early
                 history.stopped_early, start_epoch = True, max(start_epoch, config.max_epochs)
+        same_in_every_process("checkpoint_path", start_epoch, context,
+                              f"they read different checkpoints at {config.checkpoint_path!r}; put it where every "
+                              "process reads the same file (rank 0 writes it).")
+    wrapped = wrap_loss(module, loss_fn, device) if context.active else None
     history.validated = use_validation
     started = time.perf_counter() - history.seconds
     cpu_started = time.process_time() - history.cpu_seconds
-    show = config.verbose and sys.stderr.isatty()
+    show = config.verbose and sys.stderr.isatty() and context.is_main
     progress = tqdm(range(start_epoch, config.max_epochs), disable=not show, desc=type(module).__name__,
                     initial=start_epoch, total=config.max_epochs, leave=False)
     for epoch in progress:
-        generator = _epoch_generator(config.seed, epoch)
+        generator = _epoch_generator(config.seed, epoch, context)
         if config.lr_schedule == "cosine":
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / config.max_epochs))
         module.train()
-        train_logs = _run_epoch(module, loss_fn, train_sessions, config, epoch, generator, optimizer, parameters)
+        train_loss = loss_fn if wrapped is None else wrapped  # DDP: the backward pass averages the gradients
+        train_logs = _run_epoch(module, train_loss, train_sessions, config, epoch, generator, optimizer, parameters,
+                                context)
         logs = {f"train/{k}": v for k, v in train_logs.items()}
         if use_validation:
             module.eval()
             with torch.no_grad():
-                val_logs = _run_epoch(module, loss_fn, val_sessions, config, epoch, None, None, parameters)
+                val_logs = _run_epoch(module, loss_fn, val_sessions, config, epoch, None, None, parameters, context)
             logs.update({f"val/{k}": v for k, v in val_logs.items()})
         history.append(logs)
         history.epochs_run = epoch + 1
@@ -303,8 +328,8 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
         history.seconds, history.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         stop = use_validation and bad_epochs >= config.patience
         history.stopped_early = stop
-        if config.checkpoint_path and ((epoch + 1) % config.checkpoint_every == 0 or stop
-                                       or epoch + 1 == config.max_epochs):
+        if config.checkpoint_path and context.is_main and ((epoch + 1) % config.checkpoint_every == 0 or stop
+                                                           or epoch + 1 == config.max_epochs):
             _save_checkpoint(config.checkpoint_path, module, optimizer, history, best_state, bad_epochs, epoch + 1)
         if callback is not None:
             callback(epoch, history)
@@ -338,14 +363,19 @@ def _warn_about_the_report(config: TrainConfig, sessions: Sequence[Batch | None]
                       f"max_epochs to at least {config.min_epochs}, or shorten the warm-up.", stacklevel=3)
 
 
-def _run_epoch(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Batch | None],
+def _run_epoch(module: torch.nn.Module, loss_fn: LossFunction | torch.nn.Module, sessions: Sequence[Batch | None],
                config: TrainConfig, epoch: int, generator: torch.Generator | None,
-               optimizer: torch.optim.Optimizer | None,
-               parameters: Sequence[torch.nn.Parameter]) -> dict[str, float]:
-    """One pass over ``sessions``; trains when an optimizer is given. Returns trial-weighted mean logs."""
+               optimizer: torch.optim.Optimizer | None, parameters: Sequence[torch.nn.Parameter],
+               context: DistributedContext) -> dict[str, float]:
+    """One pass over ``sessions``; trains when an optimizer is given. Returns trial-weighted mean logs (over
+    every process's trials, in a process group, where each process takes its share of every minibatch and
+    ``loss_fn`` is the DDP-wrapped loss when training)."""
     totals: dict[str, float] = {}
     n_seen = 0
     for step, (session_index, index) in enumerate(_batches(sessions, config.batch_size, generator)):
+        weight = 1.0
+        if context.active:
+            index, weight = shard(index, context)
         batch = _take(sessions[session_index], index.to(next(iter(sessions[session_index].values())).device))
         batch.update(session=session_index, epoch=epoch)
         out = loss_fn(batch)
@@ -357,14 +387,16 @@ def _run_epoch(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequenc
                 "check the data for extreme values, or lower learning_rate.")
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if weight == 1.0 else loss * weight).backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
             optimizer.step()
-        size = len(index)
+        size = len(index) if weight > 0 else 0
         n_seen += size
         for key, value in out.items():
             totals[key] = totals.get(key, 0.0) + float(value.detach()) * size
+    if context.active:
+        totals, n_seen = all_reduce_sums(totals, n_seen, context)
     return {key: value / max(n_seen, 1) for key, value in totals.items()}
 
 
