@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -149,22 +150,16 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
             raise ValueError(f"seed_set: benchmark {name!r} has a single seed set (seeds 0, 1, ...); "
                              "run it without a seed set.")
         options["seed_set"] = seed_set
-    checkpoint = None
-    if out and "checkpoint" in inspect.signature(module.run).parameters:  # long benchmarks resume after a crash
-        from pathlib import Path
-
+    checkpoint = None  # long benchmarks save finished seeds beside the output and resume from them
+    if out and "checkpoint" in inspect.signature(module.run).parameters:
         checkpoint = Path(f"{out}.partial")
-        options_run = {**options, "checkpoint": checkpoint}
-    else:
-        options_run = options
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
-    rows = module.run(quick=quick, seeds=seeds, progress=say, **options_run)
+    resume = {} if checkpoint is None else {"checkpoint": checkpoint}
+    rows = module.run(quick=quick, seeds=seeds, progress=say, **options, **resume)
     result = {"benchmark": name, "quick": quick, **options, "rows": [asdict(r) for r in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
     print(format_table(rows))
     if out:
-        from pathlib import Path
-
         Path(out).parent.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
         with atomic_path(out) as temporary:
             temporary.write_text(json.dumps(result, indent=2))

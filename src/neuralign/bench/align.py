@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from neuralign._atomic import atomic_path
 from neuralign.align import (AdversarialMatching, ConditionAverageReadIn, DynamicsMatching, ERDiff, MMDMatching,
                              MomentMatching, NoAlignment, NoMAD, SinkhornMatching, TargetBehaviorReadIn)
 from neuralign.bench import Row, describe_seeds, seed_values
@@ -186,8 +187,6 @@ def _resume(checkpoint: Path | None, key: dict[str, Any], results: _Results,
 
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
         seed_set: str = "reporting", checkpoint: Path | None = None) -> list[Row]:
-    from neuralign._atomic import atomic_path
-
     seed_list = seed_values(seed_set, seeds or (1 if quick else 5))
     methods = _methods(quick)
     settings = ("pair", "same units", "small") if quick else SETTINGS

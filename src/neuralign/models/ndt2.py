@@ -95,8 +95,7 @@ class NDT2Config:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads: expected a divisor of d_model={self.d_model}, got {self.n_heads}.")
         fraction("mask_ratio", self.mask_ratio)
-        if isinstance(self.dropout, bool) or not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout: expected a number in [0, 1), got {self.dropout!r}.")
+        fraction("dropout", self.dropout, open_interval=False)
         positive_float("head_weight", self.head_weight, allow_zero=True)
         for name in ("learning_rate", "tuning_learning_rate"):
             positive_float(name, getattr(self, name))
