@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 
 import neuralign.datasets
@@ -134,6 +135,22 @@ def test_pretraining_on_three_sessions_lowers_held_out_masked_loss():
     for test in test_parts:
         assert trained.masked_loss(test) < 0.75 * initial.masked_loss(test)
     assert trained.score(test_parts[0]) == -trained.masked_loss(test_parts[0])
+    for test in test_parts:
+        assert trained.masked_bits_per_spike(test) > initial.masked_bits_per_spike(test)
+
+
+def test_masked_bits_per_spike_against_a_hand_computation(model, synthetic):
+    data = synthetic[1]
+    out = model.network_.masked_reconstruction(torch.as_tensor(data.counts), torch.as_tensor(data.mask), 1,
+                                               model.config.mask_ratio, torch.Generator().manual_seed(3))
+    rates, counts = np.exp(out["log_rates"].detach().numpy()), out["counts"].numpy()
+    scored = out["masked"].numpy()[..., None] & out["units"].numpy()
+    means = np.zeros(scored.shape[2:])
+    means.flat[:data.n_units] = data.counts.mean((0, 1))  # patch layout: unit u at (u // P, u % P)
+    null = np.broadcast_to(means, counts.shape)
+    gain = (scipy.stats.poisson.logpmf(counts, rates) - scipy.stats.poisson.logpmf(counts, null))[scored].sum()
+    expected = gain / (counts[scored].sum() * np.log(2))
+    assert model.masked_bits_per_spike(data, seed=3) == pytest.approx(expected, rel=1e-4)
 
 
 def test_multi_session_with_different_unit_counts_and_per_session_read_in(synthetic):

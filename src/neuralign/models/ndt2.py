@@ -25,6 +25,7 @@ head fitted on N labelled trials, with or without fine-tuning the backbone). The
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -36,7 +37,7 @@ from neuralign._checks import describe, fraction, one_of, positive_float, positi
 from neuralign.data.quality import warn_about_counts
 from neuralign.data.trialdata import TrialData, check_trialdata
 from neuralign.models.base import Estimator, register_model
-from neuralign.models.ndt2_network import NDT2Network, StandardisedLinear, masked_poisson_nll, patch_count
+from neuralign.models.ndt2_network import NDT2Network, StandardisedLinear, masked_poisson_nll, patch_count, patchify
 from neuralign.train import History, TrainConfig, resolve_device, train
 
 PATCH_EMBEDDINGS = ("shared", "per_session")
@@ -288,14 +289,38 @@ class NDT2(Estimator):
     def masked_loss(self, data: TrialData, *, session: int | str | None = None, seed: int = 0) -> float:
         """Masked-token Poisson negative log-likelihood per scored count (nats, with log x!; lower is better),
         for a mask drawn with ``seed`` (the same mask for the same data and seed)."""
+        out = self._masked_reconstruction(data, session, seed)
+        return float(masked_poisson_nll(out["log_rates"], out["counts"], out["masked"], out["units"],
+                                        constant=True))
+
+    @torch.no_grad()
+    def masked_bits_per_spike(self, data: TrialData, *, session: int | str | None = None, seed: int = 0) -> float:
+        """Masked-token bits per spike (the unsupervised score): the Poisson log-likelihood of the masked entries'
+        reconstructed rates minus that of each unit's mean count per bin over ``data``'s valid bins (the NLB null),
+        divided by the masked entries' spikes times ln 2; > 0 when the reconstruction beats the mean rates. The
+        mask is drawn with ``seed``, as in ``masked_loss``."""
+        out = self._masked_reconstruction(data, session, seed)
+        counts = torch.as_tensor(data.counts, device=out["counts"].device)
+        valid = torch.as_tensor(data.mask, device=counts.device).unsqueeze(-1)
+        means = (counts * valid).sum((0, 1)) / valid.sum().clamp(min=1)
+        null = patchify(torch.log(means.clamp(min=1e-9)).expand_as(counts).contiguous(), self.config.patch_size)
+        weight = (out["masked"].unsqueeze(-1) & out["units"]).to(counts.dtype)
+        spikes = float((out["counts"] * weight).sum())
+        if spikes <= 0:
+            raise ValueError("data: masked bits per spike needs at least one spike among the masked entries; got "
+                             "none (use more trials or another seed).")
+        scored = float(weight.sum())
+        gain = (masked_poisson_nll(null, out["counts"], out["masked"], out["units"])
+                - masked_poisson_nll(out["log_rates"], out["counts"], out["masked"], out["units"]))
+        return float(gain) * scored / (spikes * math.log(2.0))
+
+    def _masked_reconstruction(self, data: TrialData, session: int | str | None, seed: int) -> dict[str, Any]:
         context = self._context("data", data, session)
         positive_int("seed", seed, minimum=0)
         tensors = self._tensors(data, with_targets=False)
         self.network_.eval()
-        out = self.network_.masked_reconstruction(tensors["counts"], tensors["mask"], context,
-                                                  self.config.mask_ratio, torch.Generator().manual_seed(seed))
-        return float(masked_poisson_nll(out["log_rates"], out["counts"], out["masked"], out["units"],
-                                        constant=True))
+        return self.network_.masked_reconstruction(tensors["counts"], tensors["mask"], context,
+                                                   self.config.mask_ratio, torch.Generator().manual_seed(seed))
 
     def score(self, data: TrialData, *, session: int | str | None = None) -> float:
         """Minus ``masked_loss`` (seed 0): masked-token Poisson log-likelihood per count; higher is better."""
