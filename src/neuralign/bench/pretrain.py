@@ -129,38 +129,49 @@ def few_label_accuracy(sessions: list[TrialData], pool: TrialData, test: TrialDa
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
         seed_set: str = "reporting") -> list[Row]:
     seed_list = seed_values(seed_set, seeds or 1)
-    seeds_text = describe_seeds(seed_set, seed_list)
-    sessions = [cue_epoch(session) for session in load("liu_pfc8a")]
-    names = [str(session.meta["session"]) for session in sessions]
-    targets = [name for name in names if not quick or name in QUICK_TARGETS]
-    labelled = QUICK_N if quick else N_LABELLED
-    scaling = tuple(k for k in SCALING if not quick or k <= 4)
+    sessions = real_sessions()
+    targets = [name for name in session_names(sessions) if not quick or name in QUICK_TARGETS]
     results: list[dict[str, Any]] = []
     with torch_threads(1):
         for seed in seed_list:
             by_monkey: dict[str, NDT2] = {}  # pretrained on every session of one monkey (cross-subject)
             for target in targets:
-                index = names.index(target)
-                others = [session for position, session in enumerate(sessions) if position != index]
-                pool, test = sessions[index].split(0.5, seed=seed)
-                model, seconds = pretrain(others, seed, quick)
-                result = evaluate_target(model, pool, test, labelled, seed=seed, quick=quick)
-                order = np.random.default_rng([seed, index]).permutation(len(others))
-                result["scaling"] = {k: (result["accuracy"][str(FEW)]["pretrained + fine-tuning"] if k == len(others)
-                                         else few_label_accuracy([others[i] for i in order[:k]], pool, test, seed,
-                                                                 quick)) for k in scaling}
-                subject = sessions[index].meta["subject"]
-                if subject not in by_monkey:
-                    by_monkey[subject] = pretrain([s for s in sessions if s.meta["subject"] != subject], seed,
-                                                  quick)[0]
-                result["cross_subject"] = decoded(by_monkey[subject], pool, test, FEW, finetune=True)
-                results.append({"seed": seed, "target": target, "subject": subject,
-                                "pretrain_seconds": seconds, **result})
-                progress(f"pretrain seed {seed} target {target}: pretraining {seconds:.0f} s; N={FEW} " +
-                         ", ".join(f"{k} {v:.1f}" for k, v in result["accuracy"][str(FEW)].items()))
-            synthetic = synthetic_scaling(seed, quick, progress)
-            results.append({"seed": seed, "synthetic": synthetic})
-    return _rows(results, seeds_text, labelled)
+                results.append(evaluate_session(sessions, target, seed=seed, quick=quick, by_monkey=by_monkey))
+                progress(f"pretrain seed {seed} target {target}: pretraining {results[-1]['pretrain_seconds']:.0f} s"
+                         f"; N={FEW} " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                   results[-1]["accuracy"][str(FEW)].items()))
+            results.append({"seed": seed, "synthetic": synthetic_scaling(seed, quick, progress)})
+    return rows_of(results, describe_seeds(seed_set, seed_list), quick)
+
+
+def real_sessions() -> list[TrialData]:
+    """The 9 liu_pfc8a sessions, cue epoch."""
+    return [cue_epoch(session) for session in load("liu_pfc8a")]
+
+
+def session_names(sessions: list[TrialData]) -> list[str]:
+    return [str(session.meta["session"]) for session in sessions]
+
+
+def evaluate_session(sessions: list[TrialData], target: str, *, seed: int, quick: bool,
+                     by_monkey: dict[str, NDT2] | None = None) -> dict[str, Any]:
+    """Every figure of one held-out ``target`` session for one seed (``by_monkey``: a cache of the models
+    pretrained on one monkey's sessions, shared between targets of the same seed)."""
+    by_monkey = {} if by_monkey is None else by_monkey
+    index = session_names(sessions).index(target)
+    others = [session for position, session in enumerate(sessions) if position != index]
+    pool, test = sessions[index].split(0.5, seed=seed)
+    model, seconds = pretrain(others, seed, quick)
+    result = evaluate_target(model, pool, test, QUICK_N if quick else N_LABELLED, seed=seed, quick=quick)
+    order = np.random.default_rng([seed, index]).permutation(len(others))
+    result["scaling"] = {k: (result["accuracy"][str(FEW)]["pretrained + fine-tuning"] if k == len(others)
+                             else few_label_accuracy([others[i] for i in order[:k]], pool, test, seed, quick))
+                         for k in SCALING if not quick or k <= 4}
+    subject = str(sessions[index].meta["subject"])
+    if subject not in by_monkey:
+        by_monkey[subject] = pretrain([s for s in sessions if s.meta["subject"] != subject], seed, quick)[0]
+    result["cross_subject"] = decoded(by_monkey[subject], pool, test, FEW, finetune=True)
+    return {"seed": seed, "target": target, "subject": subject, "pretrain_seconds": seconds, **result}
 
 
 def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[int, float]:
@@ -177,7 +188,9 @@ def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None]) -
     return scores
 
 
-def _rows(results: list[dict[str, Any]], seeds_text: str, labelled: tuple[int | None, ...]) -> list[Row]:
+def rows_of(results: list[dict[str, Any]], seeds_text: str, quick: bool) -> list[Row]:
+    """The benchmark's rows from the per-(seed, target) results and the per-seed synthetic ones."""
+    labelled = QUICK_N if quick else N_LABELLED
     real = [result for result in results if "target" in result]
     rows: list[Row] = []
     methods = list(real[0]["accuracy"]["all"])
