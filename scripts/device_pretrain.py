@@ -39,19 +39,25 @@ def main() -> None:
     seed_set = sys.argv[2] if len(sys.argv) > 2 else "reporting"
     seeds = seed_values(seed_set, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     processes = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+    out.parent.mkdir(parents=True, exist_ok=True)
     targets = pretrain.session_names(pretrain.real_sessions())
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         jobs = [pool.submit(one_target, seed, target) for seed in seeds for target in targets]
         jobs += [pool.submit(one_synthetic, seed) for seed in seeds]
-        results = [job.result() for job in jobs]
+        results = []
+        partial = out.with_name(out.name + ".partial")  # each finished job's result, one JSON line each
+        for job in jobs:
+            results.append(job.result())
+            with partial.open("a") as file:
+                file.write(json.dumps(results[-1]) + "\n")
     rows = pretrain.rows_of(results, describe_seeds(seed_set, seeds), quick=False)
     print(format_table(rows))
     result = {"benchmark": "pretrain", "quick": False, "seed_set": seed_set, "rows": [asdict(r) for r in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment(),
               "runner": "scripts/device_pretrain.py"}
-    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as temporary:
         temporary.write_text(json.dumps(result, indent=2))
+    partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
