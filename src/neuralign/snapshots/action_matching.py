@@ -223,13 +223,6 @@ class ActionMatching(SnapshotEstimator):
         return [self._physical(state) for state in states]
 
     # ------------------------------------------------------------------------------------------ persist
-    def _get_state(self) -> dict[str, Any]:
-        return {"network": self.network_.state_dict(), **self._frame_state(), **self._snapshot_state()}
-
     def _set_state(self, state: dict[str, Any]) -> None:
-        self._set_snapshot_state(state)
-        self._set_frame_state(state)
+        super()._set_state(state)
         self.noise_z_ = self.config.sigma * math.sqrt(self.span_) / self.scale_
-        self.network_ = self._network().to(resolve_device(self.config.device))
-        self.network_.load_state_dict(state["network"])
-        self.network_.eval()

@@ -156,6 +156,21 @@ class SnapshotEstimator(Estimator):
         self.center_ = state["center"].numpy()
         self.scale_, self.t0_, self.span_ = float(state["scale"]), float(state["t0"]), float(state["span"])
 
+    # -------------------------------------------------------------------------------------- persistence
+    def _network(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _get_state(self) -> dict[str, Any]:
+        """The network's weights, the frame and the fitted snapshots (subclasses add their own parts)."""
+        return {"network": self.network_.state_dict(), **self._frame_state(), **self._snapshot_state()}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._set_snapshot_state(state)
+        self._set_frame_state(state)
+        self.network_ = self._network().to(resolve_device(self.config.device))
+        self.network_.load_state_dict(state["network"])
+        self.network_.eval()
+
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         parameter = next(self.network_.parameters())
         return torch.as_tensor(array, dtype=parameter.dtype, device=parameter.device)
