@@ -14,9 +14,8 @@ Displacement interpolation at fraction lam in [0, 1]: draw pairs from the coupli
 empirical measures.
 
 Velocities from snapshots (``transport_velocity``): follow each particle of a cloud through the next clouds by the
-barycentric projections of the exact plans (composed), and differentiate the Lagrange polynomial through those
-positions at the first time: the displacement over the gap with two clouds (first order), a second-order estimate
-with three.
+barycentric projections of the exact plans (composed), and take the slope at the first time of a parabola fitted to those
+positions by least squares (the displacement over the gap with two clouds).
 """
 
 from __future__ import annotations
@@ -98,17 +97,14 @@ def barycentric_chain(clouds: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def transport_velocity(clouds: list[torch.Tensor], times: list[float], *, neighbours: int = 1) -> torch.Tensor:
     """Velocities (n, d) of the particles of clouds[0] at times[0], from its ``barycentric_chain`` through the
-    other clouds (at distinct ``times``, in chain order, before or after times[0]): the derivative at times[0] of
-    the Lagrange polynomial through the chain's positions, averaged over each particle's ``neighbours`` nearest
-    particles of clouds[0] (itself included). Between independent samples the plan pairs particles with sampling
-    noise that the finite difference divides by the time gap; the average over neighbours reduces it."""
+    other clouds (at distinct ``times``, in chain order, before or after times[0]): the slope at times[0] of the
+    least-squares polynomial of degree min(2, len(times) - 1) through the chain's positions (2 clouds: the
+    displacement over the gap; 3: the interpolating parabola; more: a least-squares parabola, which divides the
+    sampling noise of the plans between independent samples less), averaged over each particle's ``neighbours``
+    nearest particles of clouds[0] (itself included)."""
     chain = barycentric_chain(clouds)
-    tau = np.asarray(times, dtype=np.float64)
-    weights = np.zeros(len(tau))
-    for j in range(1, len(tau)):
-        others = [l for l in range(1, len(tau)) if l != j]
-        weights[j] = np.prod([(tau[0] - tau[l]) / (tau[j] - tau[l]) for l in others]) / (tau[j] - tau[0])
-        weights[0] += 1.0 / (tau[0] - tau[j])
+    tau = np.asarray(times, dtype=np.float64) - times[0]
+    weights = np.linalg.pinv(np.vander(tau, min(2, len(tau) - 1) + 1, increasing=True))[1]
     velocity = sum(float(w) * position for w, position in zip(weights, chain))
     if neighbours <= 1:
         return velocity

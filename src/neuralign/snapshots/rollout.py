@@ -46,11 +46,11 @@ class RolloutConfig(SnapshotTrainingConfig):
     embedding_size: int = 16
     batch_size: int = 128
     steps_per_epoch: int = 25
-    max_epochs: int = 40
+    max_epochs: int = 20
     learning_rate: float = 3e-3
     step: float = 0.05
     sinkhorn_reg: float = 0.1
-    sinkhorn_iterations: int = 50
+    sinkhorn_iterations: int = 30
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -51,16 +51,17 @@ class WLMConfig(RolloutConfig):
 
     friction : friction gamma at the start of training, per fitted time span (gamma (t_K - t_1)).
     learn_friction : learn gamma (kept >= 0 by a softplus); False keeps it at ``friction``.
-    velocity_points : snapshots used to estimate initial velocities when none are observed: 2 (the OT
-        displacement over the first gap, first order) or 3 (second-order finite difference along the composed
-        OT maps; 2 where only 2 snapshots are fitted).
+    velocity_points : the first snapshots used to estimate initial velocities when none are observed (fewer where
+        fewer are fitted): the slope of a least-squares parabola along the composed OT maps (2: the OT
+        displacement over the first gap; 3: the interpolating parabola; more: smoother, see
+        ``coupling.transport_velocity``).
     velocity_neighbours : the OT velocity estimate of each particle is averaged over this many nearest particles
         of its cloud (1: no averaging), against the sampling noise of plans between independent samples.
     """
 
     friction: float = 0.1
     learn_friction: bool = True
-    velocity_points: int = 3
+    velocity_points: int = 5
     velocity_neighbours: int = 16
 
     def __post_init__(self) -> None:
@@ -68,8 +69,6 @@ class WLMConfig(RolloutConfig):
         positive_float("friction", self.friction, allow_zero=not self.learn_friction)
         positive_int("velocity_points", self.velocity_points, minimum=2)
         positive_int("velocity_neighbours", self.velocity_neighbours)
-        if self.velocity_points > 3:
-            raise ValueError(f"velocity_points: expected 2 or 3, got {self.velocity_points}.")
 
 
 class _Mechanics(nn.Module):
