@@ -10,7 +10,7 @@ TIMES = np.array([0.0, 0.25, 0.5, 0.75])
 TINY = dict(hidden_size=16, n_layers=1, embedding_size=4, batch_size=48, verbose=False, device="cpu")
 
 
-def _drifting(n=120, seed=0, velocities=False):
+def _drifting(n=300, seed=0, velocities=False):
     """Independent samples of a cloud moving at constant velocity: x_t = x_0 + VELOCITY t."""
     rng = np.random.default_rng(seed)
     clouds = [rng.normal(size=(n, 2)) * 0.3 + VELOCITY * t for t in TIMES]

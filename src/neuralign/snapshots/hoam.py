@@ -32,10 +32,9 @@ from neuralign.snapshots.container import Snapshots
 
 @dataclass
 class HOAMConfig(ActionMatchingConfig):
-    """Settings of :class:`HOAM`: those of ``ActionMatchingConfig``; ``steps_per_epoch`` are shared among the
-    parameter values (one value per step, in turn), so the default is larger."""
-
-    steps_per_epoch: int = 100
+    """Settings of :class:`HOAM`: those of ``ActionMatchingConfig``. Each step is about one parameter value (in
+    turn), so ``steps_per_epoch`` are shared among them: a step costs what an ActionMatching step costs, and a fit
+    what an ActionMatching fit on one Snapshots costs."""
 
 
 @register_model

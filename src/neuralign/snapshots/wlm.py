@@ -61,7 +61,7 @@ class WLMConfig(RolloutConfig):
 
     friction: float = 0.1
     learn_friction: bool = True
-    velocity_points: int = 5
+    velocity_points: int = 3
     velocity_neighbours: int = 16
 
     def __post_init__(self) -> None:
