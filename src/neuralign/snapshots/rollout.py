@@ -66,9 +66,6 @@ class RolloutEstimator(SnapshotEstimator):
     config_class = RolloutConfig
 
     # ------------------------------------------------------------------------------------------- dynamics
-    def _network(self) -> torch.nn.Module:
-        raise NotImplementedError
-
     def _advance(self, state: State, h: float, *, create_graph: bool) -> State:
         raise NotImplementedError
 
