@@ -18,6 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	# pandas<=1.3.4, which has no wheel for Python 3.11 and does not build against NumPy 2, while the module the
 	# tests use (nlb_tools.evaluation) imports only numpy, h5py, scipy and scikit-learn, all installed above.
 	$(BIN)/pip install -q --no-deps nlb-tools
+	# torchcfm, the couplings and interpolants of neuralign.snapshots.OTCFM, without its dependencies: 1.0.7 declares
+	# torchvision and a torch that pip resolves to a CUDA build replacing the installed one, while the modules used
+	# (torchcfm.conditional_flow_matching, torchcfm.optimal_transport) import only torch, numpy, scipy and POT.
+	$(BIN)/pip install -q --no-deps torchcfm
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,30 +1,23 @@
 import numpy as np
 import pytest
 
-from neuralign.snapshots import ActionMatching, Snapshots
+from neuralign.snapshots import ActionMatching
 
-THETA, M0, SD0 = 1.5, np.array([2.0, -1.0]), np.sqrt([1.0, 0.5])
-TIMES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-
-
-def _linear_flow(n=300, seed=0):
-    """x_t = exp(-theta t) x_0, x_0 ~ N(M0, diag(SD0^2)): velocity -theta x, a gradient field."""
-    rng = np.random.default_rng(seed)
-    return Snapshots(TIMES, [np.exp(-THETA * t) * (M0 + rng.standard_normal((n, 2)) * SD0) for t in TIMES])
+THETA = 1.5
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    train, t_held, held = _linear_flow().holdout(2)
+def fitted(linear_flow):
+    train, t_held, held = linear_flow.snapshots(THETA).holdout(2)
     model = ActionMatching(max_epochs=6, steps_per_epoch=25, batch_size=64, hidden_size=32, n_layers=2,
                            learning_rate=3e-3, verbose=False, device="cpu").fit(train)
     return model, train, t_held, held
 
 
-def test_predicts_a_held_out_marginal_and_its_velocity(fitted):
+def test_predicts_a_held_out_marginal_and_its_velocity(fitted, linear_flow):
     model, train, t_held, held = fitted
     predicted = model.predict([t_held], start=1)[0]
-    true_mean, true_cov = np.exp(-THETA * t_held) * M0, np.exp(-2 * THETA * t_held) * np.diag(SD0 ** 2)
+    true_mean, true_cov = linear_flow.mean(THETA, t_held), linear_flow.cov(THETA, t_held)
     do_nothing = train.clouds[1]  # the start cloud, unmoved
     assert np.linalg.norm(do_nothing.mean(0) - true_mean) > 0.4
     assert np.linalg.norm(predicted.mean(0) - true_mean) < 0.1
@@ -43,7 +36,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     np.testing.assert_allclose(loaded.velocity(x, 0.3), model.velocity(x, 0.3), atol=1e-6)
 
 
-def test_predict_errors_name_the_argument(fitted):
+def test_predict_errors_name_the_argument(fitted, linear_flow):
     model = fitted[0]
     with pytest.raises(ValueError, match="start: expected a snapshot index in \\[0, 4\\)"):
         model.predict([0.5], start=7)
@@ -56,13 +49,13 @@ def test_predict_errors_name_the_argument(fitted):
     with pytest.raises(ValueError, match="t: expected a time within the fitted range"):
         model.velocity(np.zeros((2, 2)), 2.0)
     with pytest.raises(ValueError, match="snapshots: expected at least 2 snapshots"):
-        ActionMatching(verbose=False).fit(_linear_flow().subset([0]))
+        ActionMatching(verbose=False).fit(linear_flow.snapshots().subset([0]))
     with pytest.raises(ValueError, match="quadrature: expected one of"):
         ActionMatching(quadrature="gauss")
 
 
-def test_entropic_variant_integrates_a_seeded_sde_with_the_hutchinson_laplacian():
-    snaps = _linear_flow(n=60).subset([0, 2, 4])
+def test_entropic_variant_integrates_a_seeded_sde_with_the_hutchinson_laplacian(linear_flow):
+    snaps = linear_flow.snapshots(n=60).subset([0, 2, 4])
     model = ActionMatching(sigma=0.3, exact_laplacian_max_dim=1, quadrature="trapezoid", max_epochs=2,
                            steps_per_epoch=5, batch_size=32, hidden_size=16, n_layers=1, val_fraction=0,
                            verbose=False, device="cpu").fit(snaps)

@@ -25,19 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from neuralign._checks import fraction, one_of, positive_float, positive_int
+from neuralign._checks import one_of, positive_float, positive_int
 from neuralign.models.base import register_model
-from neuralign.snapshots.base import SnapshotEstimator, check_snapshots
+from neuralign.snapshots.base import SnapshotEstimator, SnapshotTrainingConfig, check_snapshots, split_particles
 from neuralign.snapshots.container import Snapshots
 from neuralign.snapshots.coupling import COUPLINGS, couple, displace, random_draw
-from neuralign.snapshots.fields import PotentialMLP, gradient, integrate
+from neuralign.snapshots.fields import Potential, PotentialMLP, gradient, integrate
 from neuralign.snapshots.quadrature import RULES, action_objective, time_nodes
-from neuralign.train import History, TrainConfig, resolve_device, train
+from neuralign.train import History, resolve_device
 
 
 @dataclass
-class ActionMatchingConfig:
-    """Settings of :class:`ActionMatching`.
+class ActionMatchingConfig(SnapshotTrainingConfig):
+    """Settings of :class:`ActionMatching` (the shared ones: ``base.SnapshotTrainingConfig``).
 
     sigma : noise level of entropic AM in physical units (0: deterministic AM, an ODE).
     quadrature : "trapezoid" (observed times only) or "simpson" (plus interpolated midpoints); see
@@ -46,13 +46,7 @@ class ActionMatchingConfig:
         along the exact OT plan: valid for snapshots) or "index" (particle i to particle i: trajectories only).
     exact_laplacian_max_dim : exact Laplacian up to this dimension, Hutchinson above (entropic AM only).
     n_probes : Hutchinson probes per point.
-    hidden_size, n_layers, n_frequencies : the potential network (``fields.PotentialMLP``).
-    standardize : fit in z = (x - pooled mean) / pooled scale (one scale for all dimensions).
-    batch_size : particles drawn per quadrature node and step.
-    steps_per_epoch : optimisation steps per epoch of the training loop.
-    val_fraction : fraction of each cloud's particles held out for validation (early stopping); 0 disables it.
-    n_val_draws : minibatch draws averaged for the validation loss.
-    step : integration step in rescaled time u (1 = the whole fitted range).
+    n_frequencies : time features of the potential network (``fields.PotentialMLP``).
     """
 
     sigma: float = 0.0
@@ -60,47 +54,16 @@ class ActionMatchingConfig:
     interpolation: str = "ot"
     exact_laplacian_max_dim: int = 20
     n_probes: int = 1
-    hidden_size: int = 64
-    n_layers: int = 3
     n_frequencies: int = 2
-    standardize: bool = True
-    batch_size: int = 256
-    steps_per_epoch: int = 50
-    max_epochs: int = 40
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 10
-    val_fraction: float = 0.1
-    n_val_draws: int = 4
-    step: float = 0.01
-    seed: int = 0
-    device: str | None = None
-    verbose: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         positive_float("sigma", self.sigma, allow_zero=True)
         one_of("quadrature", self.quadrature, RULES)
         one_of("interpolation", self.interpolation, COUPLINGS)
-        for name in ("n_probes", "hidden_size", "n_layers", "batch_size", "steps_per_epoch",
-                     "max_epochs", "patience", "n_val_draws"):
-            positive_int(name, getattr(self, name))
+        positive_int("n_probes", self.n_probes)
         positive_int("exact_laplacian_max_dim", self.exact_laplacian_max_dim, minimum=0)
         positive_int("n_frequencies", self.n_frequencies, minimum=0)
-        positive_float("learning_rate", self.learning_rate)
-        positive_float("weight_decay", self.weight_decay, allow_zero=True)
-        if self.val_fraction != 0:
-            fraction("val_fraction", self.val_fraction)
-        positive_float("step", self.step)
-        if self.step > 1:
-            raise ValueError(f"step: expected an integration step <= 1 (the whole rescaled time range), got "
-                             f"{self.step}.")
-        positive_int("seed", self.seed, minimum=0)
-        resolve_device(self.device)
-
-    def train_config(self, validated: bool) -> TrainConfig:
-        return TrainConfig(max_epochs=self.max_epochs, batch_size=1, learning_rate=self.learning_rate,
-                           weight_decay=self.weight_decay, val_fraction=self.val_fraction if validated else 0.0,
-                           patience=self.patience, seed=self.seed, device=self.device, verbose=self.verbose)
 
 
 class _Marginals:
@@ -139,21 +102,6 @@ class _Marginals:
         return z, columns[0][:, None], columns[1], columns[2], columns[3]
 
 
-def split_particles(clouds: list[np.ndarray], val_fraction: float,
-                    seed: int) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-    """Hold out ``val_fraction`` of each cloud's particles (seeded); None when a cloud has fewer than 4."""
-    if val_fraction == 0 or min(len(c) for c in clouds) < 4:
-        return clouds, None
-    rng = np.random.default_rng(seed)
-    train_parts, val_parts = [], []
-    for cloud in clouds:
-        order = rng.permutation(len(cloud))
-        n_val = min(max(int(round(val_fraction * len(cloud))), 1), len(cloud) - 2)
-        val_parts.append(cloud[np.sort(order[:n_val])])
-        train_parts.append(cloud[np.sort(order[n_val:])])
-    return train_parts, val_parts
-
-
 @register_model
 class ActionMatching(SnapshotEstimator):
     """Action matching and entropic action matching on snapshots; see the module docstring.
@@ -165,50 +113,58 @@ class ActionMatching(SnapshotEstimator):
     """
 
     config_class = ActionMatchingConfig
+    n_params_ = 0  # the parameter input's size (HOAM's mu); 0 for plain action matching
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, snapshots: Snapshots) -> "ActionMatching":
         """Fit s on ``snapshots`` (at least 2) by the one training loop. Sets ``history_``."""
         snapshots = check_snapshots("snapshots", snapshots)
-        config = self.config
         self._remember(snapshots)
-        self._set_frame(snapshots)
+        return self._fit_sets([snapshots], None)
+
+    def _fit_sets(self, sets: list[Snapshots], mu_inputs: torch.Tensor | None) -> "ActionMatching":
+        """Fit one potential on every Snapshots of ``sets`` (all at the same times), set g with the parameter input
+        ``mu_inputs[g]`` (None: no parameter input). Each training step is about one set (the loop's "group")."""
+        config = self.config
+        self._set_frame([c for snapshots in sets for c in snapshots.clouds], sets[0].times, config.standardize)
+        self.noise_z_ = config.sigma * math.sqrt(self.span_) / self.scale_
         device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.network_ = self._network().to(device)
-        u = (snapshots.times - snapshots.times[0]) / self.span_
-        nodes = time_nodes(u, config.quadrature)
-        train_clouds, val_clouds = split_particles(snapshots.clouds, config.val_fraction, config.seed)
+        nodes = time_nodes(self._rescaled_time(sets[0].times), config.quadrature)
+        training, validation = [], []
+        for snapshots in sets:
+            train_clouds, val_clouds = split_particles(snapshots.clouds, config.val_fraction, config.seed)
+            for part, clouds in ((training, train_clouds), (validation, val_clouds)):
+                if clouds is not None:
+                    tensors = [self._tensor(self._standardise(c)) for c in clouds]
+                    part.append(_Marginals(tensors, nodes, config.interpolation))
+        validated = len(validation) == len(sets)
+        mu_inputs = None if mu_inputs is None else mu_inputs.to(device)
 
-        def marginals(clouds: list[np.ndarray]) -> _Marginals:
-            tensors = [torch.as_tensor(self._standardise(c), device=device) for c in clouds]
-            return _Marginals(tensors, nodes, config.interpolation)
-
-        training = marginals(train_clouds)
-        validation = None if val_clouds is None else marginals(val_clouds)
-
-        def loss(batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-            if self.network_.training:
-                data, generator = training, None  # the loop seeds the global generator per epoch
-            else:
-                data = validation
-                generator = torch.Generator().manual_seed(config.seed * 7919 + int(batch["draw"][0]))
+        def loss(batch: dict[str, Any], generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+            group = int(batch["group"][0])
+            data = (training if generator is None else validation)[group]
             z, times, kinetic, boundary, time = data.draw(config.batch_size, generator)
-            return action_objective(self._potential, z, times, kinetic, boundary, time,
-                                    noise_variance=self.noise_z_ ** 2, laplacian_method=self.laplacian_method,
-                                    n_probes=config.n_probes, generator=generator,
-                                    create_graph=self.network_.training)
+            return action_objective(self._potential_at(None if mu_inputs is None else mu_inputs[group]), z, times,
+                                    kinetic, boundary, time, noise_variance=self.noise_z_ ** 2,
+                                    laplacian_method=self.laplacian_method, n_probes=config.n_probes,
+                                    generator=generator, create_graph=self.network_.training)
 
-        sessions = [{"draw": torch.arange(config.steps_per_epoch)}]
-        val_sessions = None if validation is None else [{"draw": torch.arange(config.n_val_draws)}]
-        self.history_: History = train(self.network_, loss, sessions, config.train_config(validation is not None),
-                                       validation=val_sessions)
+        self.history_: History = self._train_steps(loss, validated, groups=len(sets))
         self.network_.eval()
         self.fitted_ = True
         return self
 
-    def _potential(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        return self.network_(z, u)
+    def _potential_at(self, mu_input: torch.Tensor | None) -> Potential:
+        """s(z, u) at the parameter input ``mu_input`` (p,) (None without a parameter input)."""
+        if mu_input is None:
+            return self.network_
+
+        def potential(z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            return self.network_(z, u, mu_input.expand(len(z), -1))
+
+        return potential
 
     @property
     def laplacian_method(self) -> str:
@@ -218,31 +174,20 @@ class ActionMatching(SnapshotEstimator):
     def _network(self) -> PotentialMLP:
         config = self.config
         return PotentialMLP(self.dim_, hidden_size=config.hidden_size, n_layers=config.n_layers,
-                            n_frequencies=config.n_frequencies)
-
-    def _set_frame(self, snapshots: Snapshots) -> None:
-        """Start time, span, centre and scale of the rescaled frame, and sigma in it."""
-        pooled = np.concatenate(snapshots.clouds).astype(np.float64)
-        self.t0_, self.span_ = float(snapshots.times[0]), float(snapshots.times[-1] - snapshots.times[0])
-        if self.config.standardize:
-            self.center_ = pooled.mean(0)
-            self.scale_ = float(np.sqrt(((pooled - self.center_) ** 2).mean())) or 1.0
-        else:
-            self.center_, self.scale_ = np.zeros(snapshots.dim), 1.0
-        self.noise_z_ = self.config.sigma * math.sqrt(self.span_) / self.scale_
-
-    def _standardise(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.center_) / self.scale_).astype(np.float32)
+                            n_frequencies=config.n_frequencies, n_params=self.n_params_)
 
     # --------------------------------------------------------------------------------------------- use
     def velocity(self, x: Any, t: float) -> np.ndarray:
         """v(x, t) = grad s in physical units: x (n, d), t a time in the fitted range -> (n, d)."""
+        return self._velocity(x, t, None)
+
+    def _velocity(self, x: Any, t: float, mu_input: torch.Tensor | None) -> np.ndarray:
         self._check_fitted("velocity")
         x = self._check_points("x", x)
         t = self._check_time("t", t)
         z = self._tensor(self._standardise(x))
-        u = torch.full((len(z), 1), (t - self.t0_) / self.span_, dtype=z.dtype, device=z.device)
-        grad_z = gradient(self._potential, z, u, create_graph=False)[1]
+        u = torch.full((len(z), 1), self._rescaled_time(t), dtype=z.dtype, device=z.device)
+        grad_z = gradient(self._potential_at(mu_input), z, u, create_graph=False)[1]
         return (grad_z.detach().cpu().numpy() * self.scale_ / self.span_).astype(np.float32)
 
     def predict(self, times: Any, start: Any = 0, *, start_time: float | None = None, n: int | None = None,
@@ -261,32 +206,23 @@ class ActionMatching(SnapshotEstimator):
         one (n, d) array per time.
         """
         generator = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
-        times, t_start, cloud = self._prediction_inputs(times, start, start_time, n, generator)
-        z = self._tensor(self._standardise(cloud))
+        inputs = self._prediction_inputs(times, start, start_time, n, generator)
+        return self._integrate(*inputs, None, generator)
+
+    def _integrate(self, times: np.ndarray, t_start: float, cloud: np.ndarray, mu_input: torch.Tensor | None,
+                   generator: torch.Generator) -> list[np.ndarray]:
+        potential = self._potential_at(mu_input)
 
         def field(points: torch.Tensor, u: float) -> torch.Tensor:
             u_column = torch.full((len(points), 1), u, dtype=points.dtype, device=points.device)
-            return gradient(self._potential, points, u_column, create_graph=False)[1].detach()
+            return gradient(potential, points, u_column, create_graph=False)[1].detach()
 
-        u_targets = (times - self.t0_) / self.span_
-        states = integrate(field, z, (t_start - self.t0_) / self.span_, u_targets, step=self.config.step,
-                           noise_std=self.noise_z_, generator=generator)
-        return [(s.cpu().numpy() * self.scale_ + self.center_).astype(np.float32) for s in states]
-
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        parameter = next(self.network_.parameters())
-        return torch.as_tensor(array, dtype=parameter.dtype, device=parameter.device)
+        states = integrate(field, self._tensor(self._standardise(cloud)), self._rescaled_time(t_start),
+                           self._rescaled_time(times), step=self.config.step, noise_std=self.noise_z_,
+                           generator=generator)
+        return [self._physical(state) for state in states]
 
     # ------------------------------------------------------------------------------------------ persist
-    def _get_state(self) -> dict[str, Any]:
-        return {"network": self.network_.state_dict(), "center": torch.as_tensor(self.center_),
-                "scale": self.scale_, "t0": self.t0_, "span": self.span_, **self._snapshot_state()}
-
     def _set_state(self, state: dict[str, Any]) -> None:
-        self._set_snapshot_state(state)
-        self.center_ = state["center"].numpy()
-        self.scale_, self.t0_, self.span_ = float(state["scale"]), float(state["t0"]), float(state["span"])
+        super()._set_state(state)
         self.noise_z_ = self.config.sigma * math.sqrt(self.span_) / self.scale_
-        self.network_ = self._network().to(resolve_device(self.config.device))
-        self.network_.load_state_dict(state["network"])
-        self.network_.eval()

@@ -12,6 +12,10 @@ A coupling of x (n, d) and y (m, d) is a list of pairs (i, j) with weights w sum
 Displacement interpolation at fraction lam in [0, 1]: draw pairs from the coupling and place each at
 (1 - lam) x_i + lam y_j. With the OT coupling this is McCann's interpolant, the W2 geodesic between the two
 empirical measures.
+
+Velocities from snapshots (``transport_velocity``): follow each particle of a cloud through the next clouds by the
+barycentric projections of the exact plans (composed), and take the slope at the first time of a parabola fitted to those
+positions by least squares (the displacement over the gap with two clouds).
 """
 
 from __future__ import annotations
@@ -76,3 +80,33 @@ def displace(x: torch.Tensor, y: torch.Tensor, coupling: Coupling, lam: float | 
     pairs = pairs.to(coupling.source.device)
     source, target = coupling.source[pairs].to(x.device), coupling.target[pairs].to(y.device)
     return (1 - lam) * x[source] + lam * y[target]
+
+
+def barycentric_chain(clouds: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Where the particles of clouds[0] (n, d) go in each following cloud: [clouds[0], R_01 clouds[1],
+    R_01 R_12 clouds[2], ...], R_kl the exact OT plan between clouds k and l with rows normalised to 1."""
+    chain, mixing = [clouds[0]], None
+    for x, y in zip(clouds[:-1], clouds[1:]):
+        coupling = couple(x, y, "ot")
+        rows = torch.zeros(len(x), len(y), dtype=torch.float64)
+        rows[coupling.source, coupling.target] = coupling.weights * len(x)
+        mixing = rows if mixing is None else mixing @ rows
+        chain.append((mixing.to(y.device, y.dtype)) @ y)
+    return chain
+
+
+def transport_velocity(clouds: list[torch.Tensor], times: list[float], *, neighbours: int = 1) -> torch.Tensor:
+    """Velocities (n, d) of the particles of clouds[0] at times[0], from its ``barycentric_chain`` through the
+    other clouds (at distinct ``times``, in chain order, before or after times[0]): the slope at times[0] of the
+    least-squares polynomial of degree min(2, len(times) - 1) through the chain's positions (2 clouds: the
+    displacement over the gap; 3: the interpolating parabola; more: a least-squares parabola, which divides the
+    sampling noise of the plans between independent samples less), averaged over each particle's ``neighbours``
+    nearest particles of clouds[0] (itself included)."""
+    chain = barycentric_chain(clouds)
+    tau = np.asarray(times, dtype=np.float64) - times[0]
+    weights = np.linalg.pinv(np.vander(tau, min(2, len(tau) - 1) + 1, increasing=True))[1]
+    velocity = sum(float(w) * position for w, position in zip(weights, chain))
+    if neighbours <= 1:
+        return velocity
+    nearest = torch.cdist(clouds[0], clouds[0]).topk(min(neighbours, len(clouds[0])), largest=False).indices
+    return velocity[nearest].mean(1)
