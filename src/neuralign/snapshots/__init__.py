@@ -3,10 +3,14 @@
 - ``Snapshots``: clouds (n_k, d) at sorted times, optional velocities and parameter mu.
 - ``ActionMatching``: a gradient velocity field from marginals (deterministic or entropic).
 - ``McCannInterpolation``: displacement interpolation along exact OT plans between neighbouring clouds.
+- ``METHODS``: name -> estimator class, the names that ``neuralign bench snapshots`` and
+  ``neuralign snapshots fit --method`` take.
 """
 
 from neuralign.snapshots.container import Snapshots
 from neuralign.snapshots.action_matching import ActionMatching, ActionMatchingConfig
 from neuralign.snapshots.mccann import McCannConfig, McCannInterpolation
 
-__all__ = ["ActionMatching", "ActionMatchingConfig", "McCannConfig", "McCannInterpolation", "Snapshots"]
+METHODS = {"am": ActionMatching, "mccann": McCannInterpolation}
+
+__all__ = ["METHODS", "ActionMatching", "ActionMatchingConfig", "McCannConfig", "McCannInterpolation", "Snapshots"]
