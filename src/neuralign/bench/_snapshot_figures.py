@@ -44,7 +44,7 @@ def rotation_figure(system: Any, model: Any, path: Path) -> None:
         points, velocity, grid_x, grid_y = field_on_grid(field, t, extent)
         shape = (len(grid_y), len(grid_x))
         curl = curl_2d(grid_x, grid_y, velocity[:, 0].reshape(shape), velocity[:, 1].reshape(shape))
-        velocity_arrows(points, velocity, curl=curl, extent=extent, ax=ax,
+        velocity_arrows(points, velocity, curl=curl, extent=extent, curl_limit=2 * system.meta["omega"], ax=ax,
                         title=f"{label} at t={t:g}: mean curl {curl.mean():.2f}")
         cloud = system.clouds[int(np.argmin(np.abs(system.times - t)))]
         ax.scatter(cloud[:, 0], cloud[:, 1], s=2, color="0.3", alpha=0.3)

@@ -65,10 +65,11 @@ def snapshot_clouds(times: Any, clouds: Sequence[Any], *, predicted: Sequence[An
 
 
 def velocity_arrows(points: Any, velocities: Any, *, projection: Any = None, curl: Any = None,
-                    extent: Sequence[float] | None = None, ax: Any = None, color: str = "k",
-                    title: str | None = None) -> Any:
+                    extent: Sequence[float] | None = None, curl_limit: float | None = None, ax: Any = None,
+                    color: str = "k", title: str | None = None) -> Any:
     """Arrows of ``velocities`` (n, d) at ``points`` (n, d), both projected to 2-D; optionally over a curl map
-    ``curl`` (ny, nx) covering ``extent`` (x_min, x_max, y_min, y_max), red positive (anticlockwise)."""
+    ``curl`` (ny, nx) covering ``extent`` (x_min, x_max, y_min, y_max), red positive (anticlockwise), its colour
+    scale +-``curl_limit`` (default: the map's largest magnitude; give one value to compare panels)."""
     points = _project("points", points, projection)
     velocities = _project("velocities", velocities, projection)
     if velocities.shape != points.shape:
@@ -78,7 +79,7 @@ def velocity_arrows(points: Any, velocities: Any, *, projection: Any = None, cur
         curl = as_array("curl", curl, ndim=2, dtype=np.float64)
         if extent is None or len(extent) != 4:
             raise ValueError(f"extent: expected (x_min, x_max, y_min, y_max) with a curl map, got {extent!r}.")
-        bound = max(float(np.abs(curl).max()), 1e-9)
+        bound = max(float(np.abs(curl).max()) if curl_limit is None else float(curl_limit), 1e-9)
         image = ax.imshow(curl, origin="lower", extent=tuple(extent), cmap="RdBu_r", vmin=-bound, vmax=bound,
                           aspect="auto", alpha=0.6)
         ax.figure.colorbar(image, ax=ax, fraction=0.046, label="curl")
@@ -106,7 +107,7 @@ def distance_over_time(times: Any, values: Mapping[str, Any], *, floor: Any = No
         floor = as_array("floor", floor, ndim=1, dtype=np.float64)
         if floor.shape != times.shape:
             raise ValueError(f"floor: expected one value per time ({len(times)}), got {len(floor)}.")
-        ax.plot(times, floor, ls="--", color="0.4", label="sampling floor")
+        ax.plot(times, floor, ls="--", marker="x", color="0.4", label="sampling floor")
     ax.set_xlabel("time")
     ax.set_ylabel(metric)
     ax.legend(frameon=False, fontsize=8)
