@@ -121,7 +121,7 @@ def leave_one_out(system: systems.SnapshotSystem, methods: list[str], results: R
             model, seconds = _fit(name, rest, seed=seed, quick=quick)
             predicted = model.predict([t_held], start=k - 1, seed=seed)[0]
             scores = {"W1": w1(predicted, held), "W2": w2(predicted, held), "MMD^2 (rbf)": rbf_mmd(predicted, held)}
-            if floor:
+            if floor is not None:
                 scores["W2 / sampling floor"] = scores["W2"] / floor
             if system.drift is not None:  # OU: the velocity field against the closed forms, on fresh samples
                 points = system.sample(t_held, VELOCITY_POINTS, rng)
