@@ -11,9 +11,10 @@ Protocol per seed and system:
 
 (i) leave one marginal out: for each held-out interior marginal k (``holdouts``), fit on the others, predict t_k
     from the cloud at t_{k-1} (``predict([t_k], start=k-1)``, as many particles as that cloud), score W1, W2
-    (exact, POT) and RBF MMD^2 against the held-out cloud; beside it the sampling floor (W2 between two
-    independent exact samples of the true marginal of the held-out cloud's size; synthetic systems only) and
-    "W2 / sampling floor" per held-out marginal. Baseline "no movement": the start cloud itself.
+    (exact, POT), RBF MMD^2 and the relative errors of the mean and covariance
+    (``metrics.relative_moment_errors``) against the held-out cloud; beside it the sampling floor (W1 and W2
+    between two independent exact samples of the true marginal of the held-out cloud's size; synthetic systems
+    only) and "W2 / sampling floor" per held-out marginal. Baseline "no movement": the start cloud itself.
 (ii) forecasting (rotating cloud, oscillators): fit on all but the last two marginals, roll out once from the first
     marginal (``start=0``) to the last two times, W1 / W2 against the observed clouds; only methods whose
     ``predict`` accepts times after the last fitted one (the others raise a ValueError, and are listed as skipped).
@@ -45,7 +46,8 @@ import numpy as np
 
 from neuralign.bench import Row, describe_seeds, seed_values, torch_threads
 from neuralign.data import snapshot_systems as systems
-from neuralign.metrics import match_paths, ot_chain_paths, path_r2, rbf_mmd, relative_l2, w1, w2
+from neuralign.metrics import (match_paths, ot_chain_paths, path_r2, rbf_mmd, relative_l2, relative_moment_errors,
+                               w1, w2)
 
 REPORT = Path("reports/snapshots")
 MONKEY_DIM = 4
@@ -120,7 +122,9 @@ def leave_one_out(system: systems.SnapshotSystem, methods: list[str], results: R
         for name in methods:
             model, seconds = _fit(name, rest, seed=seed, quick=quick)
             predicted = model.predict([t_held], start=k - 1, seed=seed)[0]
-            scores = {"W1": w1(predicted, held), "W2": w2(predicted, held), "MMD^2 (rbf)": rbf_mmd(predicted, held)}
+            scores = {"W1": w1(predicted, held), "W2": w2(predicted, held), "MMD^2 (rbf)": rbf_mmd(predicted, held),
+                      **{f"{moment} rel. error": value
+                         for moment, value in relative_moment_errors(predicted, held).items()}}
             if floor is not None:
                 scores["W2 / sampling floor"] = scores["W2"] / floor
             if system.drift is not None:  # OU: the velocity field against the closed forms, on fresh samples
