@@ -200,6 +200,14 @@ CASES = [
     ("bench vae --out out", "got the folder"),
     ("bench vae --out other_bench.json", "pass --force"),
     ("bench nope --out new.json", "unknown benchmark"),
+    # ------------------------------------------------------------------------------------------ snapshots
+    ("snapshots fit missing.npz --out snap", "clouds: no file at"),
+    ("snapshots fit blank.npz --out snap", "clouds:"),
+    ("snapshots fit half.npz --out snap", "clouds:"),
+    ("snapshots fit words.npz --out snap", "clouds:"),
+    ("snapshots fit data.npz --out snap", "has no 'times' array"),
+    ("snapshots fit data.npz --method nope --out snap", "method: expected one of"),
+    ("snapshots fit data.npz --out data.npz", "out: expected a folder"),
     # --------------------------------------------------------------------------------------------- render
     ("render --benchmarks missing_dir --docs docs --readme README.md", "benchmarks"),
     ("render --benchmarks nojson --docs docs --readme README.md", "no *.json"),
@@ -221,7 +229,8 @@ def _tree(root: Path) -> dict[str, str]:
 def test_the_table_is_large_and_covers_every_command():
     assert len(CASES) >= 60
     commands = {line.split()[0] for line, _ in CASES}
-    assert commands >= {"fit", "encode", "align", "compare", "neat", "vocal", "demo", "bench", "render"}
+    assert commands >= {"fit", "encode", "align", "compare", "neat", "vocal", "demo", "bench", "render",
+                        "snapshots"}
 
 
 @pytest.mark.parametrize("line, fragment", CASES, ids=[line for line, _ in CASES])

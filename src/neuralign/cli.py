@@ -25,6 +25,9 @@ from neuralign.cli_vocal import compare as _compare, vocal_app  # noqa: E402  (M
 
 app.add_typer(vocal_app, name="vocal")
 app.command("compare")(_compare)
+from neuralign.cli_snapshots import snapshots_app  # noqa: E402  (population dynamics from snapshots)
+
+app.add_typer(snapshots_app, name="snapshots")
 
 
 FORCE_HELP = "overwrite an existing output that another command (or another run) wrote"

@@ -34,7 +34,8 @@ BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
               "mmd": "neuralign.bench.mmd",
               "mmgpvae": "neuralign.bench.mmgpvae",
               "cosmooth": "neuralign.bench.cosmooth",
-              "pretrain": "neuralign.bench.pretrain"}
+              "pretrain": "neuralign.bench.pretrain",
+              "snapshots": "neuralign.bench.snapshots"}
 # first seed of each seed set: options may be chosen by looking at the tuning seeds, never at the reporting ones
 SEED_SETS = {"tuning": 0, "reporting": 100}
 

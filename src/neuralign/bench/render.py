@@ -48,6 +48,8 @@ HEADLINE: tuple[HeadlineEntry, ...] = (
     HeadlineEntry("mmgpvae", "MM-GPVAE (Fourier prior)", "synthetic images", "recovery R2 behavior"),
     HeadlineEntry("neat", "NEAT", "(95% rule), lambda=1000", "consecutive sim. CKA"),
     HeadlineEntry("mmd", "neuralign / hyppo", "n=1000/group", "speed-up (x)"),
+    HeadlineEntry("snapshots", "am", "ou d=2, leave-one-marginal-out", "W2 / sampling floor"),
+    HeadlineEntry("snapshots", "am", "ou d=2, leave-one-marginal-out", "velocity rel. L2 (probability flow)"),
 )
 HEADLINE_START = "<!-- headline:start -->"
 HEADLINE_END = "<!-- headline:end -->"

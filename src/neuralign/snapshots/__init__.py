@@ -7,8 +7,8 @@
 - ``GradientFlow``: WLM's overdamped limit, the first-order baseline (forecasts).
 - ``OTCFM``: conditional flow matching with minibatch exact-OT couplings (torchcfm) between consecutive clouds.
 - ``McCannInterpolation``: displacement interpolation along exact OT plans between neighbouring clouds.
-
-``METHODS`` maps a short name to each estimator class (used by the benchmark and the command line).
+- ``METHODS``: name -> estimator class, the names that ``neuralign bench snapshots`` and
+  ``neuralign snapshots fit --method`` take.
 """
 
 from neuralign.snapshots.container import Snapshots
