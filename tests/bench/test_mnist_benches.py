@@ -25,13 +25,15 @@ def test_poise_checks_report_mixing_gradients_and_shrinkage(tiny_mnist, monkeypa
     test = load("mnist_gaussian", n_per_class=5, split="test", seed=1, path=str(tiny_mnist))
     model = MultimodalVAE(strategy="poise", latent_dim=multimodal_mnist.LATENT_DIM, max_epochs=2, kl_warmup_epochs=0,
                           verbose=False, modalities={"digit": {"likelihood": "bernoulli"}}).fit(train)
-    checks = multimodal_mnist.poise_checks(model, train, test, seed=0)
+    classifier = multimodal_mnist.mnist_classifier(str(tiny_mnist), epochs=2)
+    checks = multimodal_mnist.poise_checks(model, train, test, seed=0, classifier=classifier)
     for given in ("ring+digit", "ring", "digit", "prior"):
         assert 0 < checks[f"ESS/sweep ring latent | {given}"] <= 2
     assert checks["KL grad G cosine (mean of draws)"] > 0.5  # 16 trials: Monte Carlo noise; exactness: tests/nn
     assert checks["coupling max g22 (< 0)"] < 0
     assert 0 <= checks["digit-latent accuracy | ring alone"] <= 1
     assert checks["shrinkage |E[z'|ring]| / |E[z'|digit]|"] > 0
+    assert 0 <= checks["diagnostic: ring->digit from E[z'|ring] / shrinkage"] <= 1
 
 
 def test_mnist_option_is_checked_before_any_work(tmp_path):

@@ -20,7 +20,7 @@ from typing import Callable
 from neuralign.bench import Row, describe_seeds, seed_values, torch_threads
 
 N_SAMPLES = 4000
-CANDIDATES = (2, 4, 6, 8, 12, 16)
+CANDIDATES = (2, 4, 6, 8, 12, 16, 24, 32)
 
 
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None], seed_set: str = "reporting",

@@ -363,6 +363,27 @@ class MultimodalVAE(Estimator):
                                                            sample=bool(sample), generator=generator)
         return self._decode(latents, list(self.specs_))
 
+    @torch.no_grad()
+    def decode(self, latents: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each named modality's decoded mean, (trials, time, channels) in data units, from latents
+        (trials, time, latent_dim) given as arrays (e.g. from :meth:`transform`, rescaled or moved)."""
+        self._check_fitted("decode")
+        if not isinstance(latents, Mapping) or not latents:
+            raise TypeError(f"latents: expected a dict modality name -> (trials, time, latent_dim) array, got "
+                            f"{describe(latents)}.")
+        device = next(self.network_.parameters()).device
+        tensors = {}
+        for name, values in latents.items():
+            if name not in self.specs_:
+                raise ValueError(f"latents: unknown modality {name!r}; the model has {list(self.specs_)}.")
+            array = as_array(f"latents[{name!r}]", values, ndim=3)
+            if array.shape[-1] != self.config.latent_dim:
+                raise ValueError(f"latents[{name!r}]: expected (trials, time, {self.config.latent_dim}), got "
+                                 f"{array.shape}.")
+            tensors[name] = torch.as_tensor(array, dtype=torch.float32, device=device)
+        self.network_.eval()
+        return self._decode(tensors, list(tensors))
+
     def reconstruct(self, data: Mapping[str, TrialData], **kwargs: Any) -> dict[str, np.ndarray]:
         """Every modality decoded from the posterior given all of them (see :meth:`generate`)."""
         return self.generate(data, given=None, **kwargs)
