@@ -19,7 +19,7 @@ from typing import Callable
 
 from neuralign.bench import Row, describe_seeds, seed_values, torch_threads
 
-N_SAMPLES = 4000
+N_SAMPLES = 3000
 CANDIDATES = (2, 4, 6, 8, 12, 16, 24, 32)
 
 
