@@ -40,7 +40,7 @@ from neuralign.data.multiregion import layer_activations, train_mlp
 from neuralign.metrics.multimodal import coherence, latent_accuracy
 
 REPORT_DIR = Path("reports/multimodal_mnist")
-N_PER_CLASS, N_TEST_PER_CLASS, N_DIAGNOSTIC = 500, 250, 256
+N_PER_CLASS, N_TEST_PER_CLASS, N_DIAGNOSTIC = 400, 250, 256
 LATENT_DIM = 8
 TEST_SEED_OFFSET = 1000  # the test pairs' ring noise is drawn with seed + 1000
 
@@ -104,8 +104,8 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None], seed
     seed_list = seed_values(seed_set, seeds or (1 if quick else 3))
     load_mnist(mnist, "test", argument="mnist")  # a missing file fails here, before any work
     n_per_class, n_test = (250, 100) if quick else (N_PER_CLASS, N_TEST_PER_CLASS)
-    epochs = 20 if quick else 30
-    radii = [1.0, 0.5, 0.45] if quick else [1.0, 0.6, 0.5, 0.45]
+    epochs = 20 if quick else 25
+    radii = [1.0, 0.5, 0.45] if quick else [1.0, 0.55, 0.45]
     classifier = mnist_classifier(mnist)
     progress(f"MNIST classifier: test accuracy {classifier.test_accuracy:.4f}")
 
