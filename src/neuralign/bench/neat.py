@@ -134,11 +134,12 @@ NETWORK_SETTINGS = dict(hidden_size=256, batch_size=256, learning_rate=5e-3, lr_
 
 def network_sweeps(layers: list[dict[str, Any]], seeds: list[int], *, label: str, report: str, title: str, notes: list[str],
                    quick: bool, epochs: int, progress: Callable[[str], None], rows: list[Row],
-                   candidates: tuple[int, ...] = (2, 6, 12, 16)) -> None:
+                   candidates: tuple[int, ...] = (2, 6, 12, 16), rule_settings: dict[str, Any] | None = None) -> None:
     """NEAT lambda sweeps on a trained network's layers (one dict of layers per seed): with the paper's dims
     (12, 6, 2, 2) and, in a full run, with the dims the paper's 95 % explained-variance rule picks on the first
     seed's layers among ``candidates``; ``seeds``: each network's seed (seeds the NEAT fits); rows with setting ``label`` (+ the rule's dims), figures and a report in
-    ``reports/neat/<report>`` (and ``<report>_rule_dims``) from the first seed."""
+    ``reports/neat/<report>`` (and ``<report>_rule_dims``) from the first seed. ``rule_settings``: the NEAT
+    settings of the rule's one-layer VAEs (default 50 epochs of the NEAT defaults)."""
     from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
 
     settings = dict(NETWORK_SETTINGS, max_epochs=epochs)
@@ -147,7 +148,8 @@ def network_sweeps(layers: list[dict[str, Any]], seeds: list[int], *, label: str
         from neuralign.analysis.regions import choose_latent_dims
 
         started = time.perf_counter()
-        choice = choose_latent_dims(layers[0], threshold=0.95, candidates=candidates, max_epochs=50)
+        choice = choose_latent_dims(layers[0], threshold=0.95, candidates=candidates,
+                                    **(rule_settings or {"max_epochs": 50}))
         seconds = time.perf_counter() - started
         for name, dim in choice.dims.items():
             rows.append(Row.from_values("95% EV rule", label, f"chosen dim {name}", [dim], seconds))
