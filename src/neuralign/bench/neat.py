@@ -139,7 +139,7 @@ def network_sweeps(layers: list[dict[str, Any]], seeds: list[int], *, label: str
     (12, 6, 2, 2) and, in a full run, with the dims the paper's 95 % explained-variance rule picks on the first
     seed's layers among ``candidates``; ``seeds``: each network's seed (seeds the NEAT fits); rows with setting ``label`` (+ the rule's dims), figures and a report in
     ``reports/neat/<report>`` (and ``<report>_rule_dims``) from the first seed. ``rule_settings``: the NEAT
-    settings of the rule's one-layer VAEs (default 50 epochs of the NEAT defaults)."""
+    settings of the rule's one-layer VAEs (default 50 epochs of the NEAT defaults) and its ``fallback``."""
     from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
 
     settings = dict(NETWORK_SETTINGS, max_epochs=epochs)
