@@ -20,7 +20,7 @@ from typing import Callable
 
 from neuralign.bench import Row, describe_seeds, seed_values, torch_threads
 
-N_SAMPLES = 3000
+N_SAMPLES = 2000
 CANDIDATES = (2, 4, 6, 8, 12, 16)
 RULE_EPOCHS = 100  # the rule's one-layer VAEs train as the sweep's NEAT does (hidden 256, batch 256, lr 5e-3 on a
 # cosine): with 50 epochs of the NEAT defaults, layer 1's held-out EV was ~0.75 from 8 to 32 dims (under-fitted).
@@ -45,7 +45,7 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None], seed
         label = f"MNIST MLP, {describe_seeds(seed_set, seed_list)}"
         network_sweeps(layers, seed_list, label=label, report="mnist", title="NEAT on an MNIST MLP (4 x 64 ReLU)",
                        notes=[f"MLP test accuracy (10000 MNIST test images): {accuracy[0]:.4f}; samples: "
-                              f"{N_SAMPLES} test images"], quick=quick, epochs=40 if quick else 200,
+                              f"{N_SAMPLES} test images"], quick=quick, epochs=40 if quick else 100,
                        progress=progress, rows=rows, candidates=CANDIDATES,
                        rule_settings=dict(NETWORK_SETTINGS, max_epochs=RULE_EPOCHS, fallback="best"))
     rows.append(Row.from_values("MLP 4x64", f"MNIST, 10000 test images, {describe_seeds(seed_set, seed_list)}",
