@@ -99,6 +99,14 @@ def test_bench_unknown_name_lists_benchmarks():
     assert "unknown benchmark" in result.output and "vae" in result.output
 
 
+def test_bench_mnist_option_names_the_argument(tmp_path):
+    result = runner.invoke(app, ["bench", "multimodal-mnist", "--quick", "--mnist", str(tmp_path / "absent.npz")])
+    assert result.exit_code != 0
+    assert "mnist: MNIST file not found" in result.output and "--mnist PATH" in result.output
+    result = runner.invoke(app, ["bench", "vae", "--quick", "--mnist", str(tmp_path / "absent.npz")])
+    assert result.exit_code != 0 and "does not use MNIST" in result.output
+
+
 def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     from neuralign import bench
     from neuralign.bench import Row

@@ -1,9 +1,11 @@
 """Benchmark ``multimodal``: PoE (MVAE), MoE (MMVAE), MoPoE and POISE-VAE on three experiments.
 
 (a) Mode starvation (``ring_digits``): ring of 8 clusters (std 0.1) paired with 8x8 digits 1..8, radius swept from
-    large to small. Per strategy and radius: ring-latent accuracy (linear classifier on the posterior means given
-    the ring alone; POISE: the ring's own latent), digit-latent accuracy, cross-coherence ring -> digit (a digit
-    classifier trained once on the real digits labels the generated digits), joint coherence (prior samples:
+    large to small. Per strategy and radius (``strategy_results``, shared with ``multimodal-mnist``): ring-latent
+    accuracy (linear classifier on the posterior means given the ring alone; POISE: the ring's own latent),
+    digit-latent accuracy, cross-coherence ring -> digit (a digit classifier trained once on the real digits labels
+    the digits generated from the posterior mean, and from one posterior sample) and digit -> ring (a linear
+    classifier of real ring points), joint coherence (prior samples:
     digit label == label of the generated ring point by a linear classifier of real ring points), test ELBO,
     importance-weighted log-likelihood, fit time. The raw ring points' linear accuracy is reported per radius.
 (b) Two views (``paired_digits``): digit paired with another digit of its class, transposed; cross-coherence both
