@@ -149,6 +149,9 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
         positive_int("seeds", seeds)
     module = importlib.import_module(BENCHMARKS[name])
     options = {}
+    parameters = inspect.signature(module.run).parameters
+    if seed_set is None and "seed_set" in parameters:  # record the benchmark's default seed set in the JSON
+        seed_set = parameters["seed_set"].default
     if seed_set is not None:
         one_of("seed_set", seed_set, tuple(SEED_SETS))
         if "seed_set" not in inspect.signature(module.run).parameters:
