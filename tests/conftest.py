@@ -34,3 +34,28 @@ def _cuda_peak_memory(request):
     if peak > 2 ** 30:
         with open(path, "a") as log:
             log.write(f"{peak / 2 ** 30:.1f} GiB {request.node.nodeid}\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory):
+    """A stand-in mnist.npz in the Keras layout (random 28 x 28 uint8 images, 20 train / 10 test per class), so
+    the MNIST loaders and benchmarks are tested without the real file. Each class gets a bright block at its own
+    place, so a classifier can learn the classes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def split(per_class):
+        labels = np.repeat(np.arange(10), per_class).astype(np.uint8)
+        images = rng.integers(0, 60, size=(len(labels), 28, 28)).astype(np.uint8)
+        for index, label in enumerate(labels):
+            row, column = divmod(int(label), 5)
+            images[index, 4 + 10 * row:10 + 10 * row, 2 + 5 * column:6 + 5 * column] = 255
+        order = rng.permutation(len(labels))
+        return images[order], labels[order]
+
+    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
+    x_train, y_train = split(20)
+    x_test, y_test = split(10)
+    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path

@@ -99,6 +99,14 @@ def test_bench_unknown_name_lists_benchmarks():
     assert "unknown benchmark" in result.output and "vae" in result.output
 
 
+def test_bench_mnist_option_names_the_argument(tmp_path):
+    result = runner.invoke(app, ["bench", "multimodal-mnist", "--quick", "--mnist", str(tmp_path / "absent.npz")])
+    assert result.exit_code != 0
+    assert "mnist: MNIST file not found" in result.output and "--mnist PATH" in result.output
+    result = runner.invoke(app, ["bench", "vae", "--quick", "--mnist", str(tmp_path / "absent.npz")])
+    assert result.exit_code != 0 and "does not use MNIST" in result.output
+
+
 def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     from neuralign import bench
     from neuralign.bench import Row
@@ -372,3 +380,22 @@ def test_a_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights_bit_for_
     whole, resumed = _network_state(tmp_path / "whole.pt"), _network_state(tmp_path / "resumed.pt")
     for key in whole:
         assert torch.equal(whole[key], resumed[key]), key
+
+
+def test_bench_records_the_default_seed_set(tmp_path, monkeypatch):
+    import types
+
+    from neuralign import bench
+    from neuralign.bench import Row
+
+    seen = {}
+
+    def fake_run(*, quick, seeds, progress, seed_set="reporting"):
+        seen["seed_set"] = seed_set
+        return [Row.from_values("m", "s", "r2", [1.0], 0.0)]
+
+    monkeypatch.setitem(bench.BENCHMARKS, "fake", "fake_seeded_module")
+    monkeypatch.setitem(__import__("sys").modules, "fake_seeded_module", types.SimpleNamespace(run=fake_run))
+    out = tmp_path / "b.json"
+    assert runner.invoke(app, ["bench", "fake", "--out", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["seed_set"] == "reporting" and seen["seed_set"] == "reporting"

@@ -354,6 +354,9 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
           seed_set: Optional[str] = typer.Option(None, "--seed-set",
                                                  help="tuning (seeds 0, 1, ...) or reporting (100, 101, ...), "
                                                       "for benchmarks that keep them apart, e.g. cosmooth"),
+          mnist: Optional[Path] = typer.Option(None, "--mnist",
+                                               help="mnist.npz for the *-mnist benchmarks (default: the shared "
+                                                    "copy ../shared/data/mnist/mnist.npz beside the repository)"),
           force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
     """Run a benchmark: prints a table and writes JSON."""
     with reported():
@@ -369,7 +372,8 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
 
         if name not in BENCHMARKS:
             raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
-        run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None, seed_set=seed_set)
+        run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None, seed_set=seed_set,
+                      mnist=str(mnist) if mnist is not None else None)
     if out is not None:
         typer.echo(f"wrote {out}", err=True)
 

@@ -55,6 +55,15 @@ def test_choose_latent_dims_returns_the_largest_when_the_threshold_is_not_reache
     assert choice.dims == {"r": 2} and choice.reached == {"r": False} and set(choice.explained["r"]) == {1, 2}
 
 
+def test_choose_latent_dims_falls_back_to_the_best_dim_when_asked(z):
+    choice = choose_latent_dims({"r": z}, threshold=0.999, candidates=(1, 2, 3), max_epochs=2, hidden_size=8,
+                                n_hidden_layers=1, batch_size=64, fallback="best")
+    explained = choice.explained["r"]
+    assert choice.dims == {"r": max(explained, key=explained.get)} and choice.reached == {"r": False}
+    with pytest.raises(ValueError, match="fallback"):
+        choose_latent_dims({"r": z}, fallback="smallest")
+
+
 @pytest.mark.slow
 def test_choose_latent_dims_stops_at_the_threshold():
     rng = np.random.default_rng(2)

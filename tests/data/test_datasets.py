@@ -14,6 +14,7 @@ from neuralign.data.trialdata import TrialData
 
 REAL = ["erdiff_miller_co", "golub_bci_learning", "liu_pfc8a", "nlb_mc_maze_small_tiny", "semedo_v1v2", "spykesml_m1",
         "spykesml_s1", "vocalmat_usv"]
+FROM_FILE = ["mnist_gaussian", "mnist_mlp"]  # real, not bundled: read from a user's file (tests/data/test_mnist.py)
 SYNTHETIC = ["digits_mlp", "paired_digits", "ring_digits", "synthetic_mmgpvae", "synthetic_reach",
              "synthetic_reach_sessions", "synthetic_regions", "synthetic_vocalisations"]
 
@@ -30,8 +31,8 @@ def _trialdatas(loaded):
 def test_list_datasets_lists_every_dataset_with_its_kind():
     infos = list_datasets()
     assert all(isinstance(info, DatasetInfo) for info in infos)
-    assert [info.name for info in infos] == sorted(REAL + SYNTHETIC)
-    assert sorted(info.name for info in list_datasets(kind="real")) == REAL
+    assert [info.name for info in infos] == sorted(REAL + FROM_FILE + SYNTHETIC)
+    assert sorted(info.name for info in list_datasets(kind="real")) == sorted(REAL + FROM_FILE)
     assert sorted(info.name for info in list_datasets(kind="synthetic")) == SYNTHETIC
 
 

@@ -124,3 +124,18 @@ def test_bad_inputs_name_the_argument(ring_digits):
         model.cross_generate(ring_digits, source="ring", target="sound")
     with pytest.raises(ValueError, match="channels"):
         model.transform({"ring": ring_digits["digit"]})
+
+
+def test_decode_of_the_posterior_mean_is_the_reconstruction(ring_digits):
+    model = MultimodalVAE(strategy="poise", latent_dim=2, max_epochs=2, kl_warmup_epochs=0, verbose=False,
+                          seed=0).fit(ring_digits)
+    latents = {name: model.transform(ring_digits, given=["ring", "digit"], modality=name) for name in ring_digits}
+    decoded = model.decode(latents)
+    np.testing.assert_allclose(decoded["digit"], model.reconstruct(ring_digits)["digit"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="latents: unknown modality 'sound'"):
+        model.decode({"sound": latents["ring"]})
+    with pytest.raises(ValueError, match=r"latents\['ring'\]: expected \(trials, time, 2\)"):
+        model.decode({"ring": np.zeros((3, 1, 5))})
+    with pytest.raises(ValueError, match="poise_diagnostics: the model's strategy is 'poe'"):
+        MultimodalVAE(strategy="poe", latent_dim=2, max_epochs=1, kl_warmup_epochs=0, verbose=False
+                      ).fit(ring_digits).poise_diagnostics(ring_digits)

@@ -104,3 +104,43 @@ def test_coupling_starts_at_the_requested_coefficients():
     assert torch.all(g.g12 == 0) and torch.all(g.g21 == 0)
     with pytest.raises(ValueError, match="init_g11"):
         poise.PoiseCoupling(3, init_g22=-0.1, init_g11=1.5)
+
+
+def test_effective_sample_size_per_step_of_independent_and_ar1_chains():
+    generator = torch.Generator().manual_seed(0)
+    independent = torch.randn(4000, 8, generator=generator, dtype=torch.float64)
+    assert (poise.effective_sample_size_per_step(independent) - 1).abs().max() < 0.15
+    chain = torch.zeros(8000, 8, dtype=torch.float64)
+    noise = torch.randn(8000, 8, generator=generator, dtype=torch.float64)
+    for step in range(1, 8000):
+        chain[step] = 0.9 * chain[step - 1] + noise[step]
+    expected = (1 - 0.9) / (1 + 0.9)  # AR(1): ESS / n = (1 - rho) / (1 + rho)
+    assert (poise.effective_sample_size_per_step(chain).mean() - expected).abs() < 0.015
+    with pytest.raises(ValueError, match="n_steps"):
+        poise.effective_sample_size_per_step(chain[:1])
+
+
+def test_gibbs_trace_mixes_slower_when_the_coupling_is_strong():
+    like = torch.zeros(256, 1, dtype=torch.float64)
+    weak = poise.coupling_from_raw(torch.tensor([[0.0, 0.0, 0.0, -3.0]], dtype=torch.float64))
+    strong = poise.Coupling(*(c.detach().double() for c in poise.PoiseCoupling(1, init_g22=-0.05, init_g11=1.15)()))
+    generator = torch.Generator().manual_seed(0)
+    ess = {}
+    for name, g in (("weak", weak), ("strong", strong)):
+        trace_z, trace_zp = poise.gibbs_trace(poise.prior_naturals(like), g, 400, generator=generator)
+        assert trace_z.shape == (400, 256, 1) and trace_zp.shape == (400, 256, 1)
+        ess[name] = float(poise.effective_sample_size_per_step(trace_z).mean())
+    assert ess["weak"] > 0.8 and ess["strong"] < 0.2
+
+
+def test_kl_gradient_check_agrees_with_the_exact_gradient():
+    raw = torch.tensor([[0.8, 0.5, -0.7, 0.3]], dtype=torch.float64)
+    nat = _naturals([0.9, -0.6, -0.4, -0.2], n=4000)
+    check = poise.kl_gradient_check(nat, poise.coupling_from_raw(raw), gibbs_steps=25, n_draws=4,
+                                    generator=torch.Generator().manual_seed(0))
+    assert check["G cosine (mean of draws)"] > 0.99  # G's gradient sums over the 4000 elements: little noise
+    assert check["G relative error (mean of draws)"] < 0.1
+    assert check["summed naturals cosine (mean of draws)"] > 0.99
+    assert check["summed naturals relative error (mean of draws)"] < 0.1
+    # per element the draws are noisy, and averaging them helps (the estimator is unbiased, not exact)
+    assert check["naturals cosine (mean of draws)"] > check["naturals cosine (one draw)"]

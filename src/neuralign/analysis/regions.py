@@ -142,13 +142,15 @@ class LatentDimChoice:
 
 def choose_latent_dims(regions: Mapping[str, Any], *, threshold: float = 0.95,
                        candidates: Sequence[int] = (1, 2, 3, 4, 6, 8, 12, 16), test_fraction: float = 0.25,
-                       seed: int = 0, **settings: Any) -> LatentDimChoice:
+                       seed: int = 0, fallback: str = "largest", **settings: Any) -> LatentDimChoice:
     """Each region's smallest latent dimension whose held-out explained variance reaches ``threshold``.
 
     For each region alone and each candidate dimension in increasing order, a one-region VAE (:class:`NEAT`,
     lambda = 0) is fitted on a random ``1 - test_fraction`` of the samples and scored on the rest (variance-
     weighted R2 of the reconstruction); the search stops at the first dimension that reaches ``threshold``
-    (0.95 in the paper for network activations, 0.70 for recordings), else it returns the largest tried.
+    (0.95 in the paper for network activations, 0.70 for recordings), else it returns the largest tried
+    (``fallback="largest"``) or the one that explained the most (``fallback="best"``: where larger latents fit
+    worse in the epochs given, the largest is the worst choice).
 
     Parameters
     ----------
@@ -157,12 +159,14 @@ def choose_latent_dims(regions: Mapping[str, Any], *, threshold: float = 0.95,
     candidates : dimensions tried, increasing.
     test_fraction : held-out samples.
     seed : seeds the split and the fits.
+    fallback : "largest" or "best", the dimension returned when no candidate reaches ``threshold``.
     **settings : other NEAT settings (e.g. max_epochs, hidden_size).
     """
     from neuralign.models.neat import NEAT, region_samples
 
     threshold = fraction("threshold", threshold)
     test_fraction = fraction("test_fraction", test_fraction)
+    one_of("fallback", fallback, ("largest", "best"))
     if not isinstance(candidates, (list, tuple)) or not candidates:
         raise TypeError(f"candidates: expected a non-empty list of dimensions, got {describe(candidates)}.")
     candidates = sorted(positive_int(f"candidates[{i}]", c) for i, c in enumerate(candidates))
@@ -180,6 +184,8 @@ def choose_latent_dims(regions: Mapping[str, Any], *, threshold: float = 0.95,
             explained[name][dim] = model.reconstruction_r2({name: array[test]})[name]
             if explained[name][dim] >= threshold:
                 break
+        if explained[name][dim] < threshold and fallback == "best":
+            dim = max(explained[name], key=explained[name].get)
         dims[name] = dim
         reached[name] = explained[name][dim] >= threshold
     return LatentDimChoice(dims, explained, threshold, reached)

@@ -30,7 +30,9 @@ BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
               "align-synthetic": "neuralign.bench.align_synthetic",
               "align-timing": "neuralign.bench.align_timing",
               "multimodal": "neuralign.bench.multimodal",
+              "multimodal-mnist": "neuralign.bench.multimodal_mnist",
               "neat": "neuralign.bench.neat",
+              "neat-mnist": "neuralign.bench.neat_mnist",
               "mmd": "neuralign.bench.mmd",
               "mmgpvae": "neuralign.bench.mmgpvae",
               "cosmooth": "neuralign.bench.cosmooth",
@@ -135,10 +137,13 @@ def format_table(rows: list[Row]) -> str:
 
 
 def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, out: str | None = None,
-                  progress: Callable[[str], None] | None = None, seed_set: str | None = None) -> dict[str, Any]:
+                  progress: Callable[[str], None] | None = None, seed_set: str | None = None,
+                  mnist: str | None = None) -> dict[str, Any]:
     """Run benchmark ``name``, print its table, write JSON to ``out`` (atomically) and return the result.
 
     ``seed_set``: "tuning" or "reporting", for benchmarks whose ``run`` takes it (None: the benchmark's default).
+    ``mnist``: the MNIST file (mnist.npz) for benchmarks whose ``run`` takes it (None: their default, the shared
+    copy ``neuralign.data.mnist.DEFAULT_MNIST``).
     """
     if name not in BENCHMARKS:
         raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
@@ -146,18 +151,29 @@ def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, o
         positive_int("seeds", seeds)
     module = importlib.import_module(BENCHMARKS[name])
     options = {}
+    parameters = inspect.signature(module.run).parameters
+    if seed_set is None and "seed_set" in parameters:  # record the benchmark's default seed set in the JSON
+        seed_set = parameters["seed_set"].default
     if seed_set is not None:
         one_of("seed_set", seed_set, tuple(SEED_SETS))
         if "seed_set" not in inspect.signature(module.run).parameters:
             raise ValueError(f"seed_set: benchmark {name!r} has a single seed set (seeds 0, 1, ...); "
                              "run it without a seed set.")
         options["seed_set"] = seed_set
+    if mnist is not None:
+        if "mnist" not in inspect.signature(module.run).parameters:
+            raise ValueError(f"mnist: benchmark {name!r} does not use MNIST; the MNIST benchmarks are "
+                             f"{sorted(n for n in BENCHMARKS if n.endswith('-mnist'))}.")
+        from neuralign.data.mnist import mnist_path
+
+        mnist_path(mnist, argument="mnist")  # a missing file fails before any work
     checkpoint = None  # long benchmarks save finished seeds beside the output and resume from them
     if out and "checkpoint" in inspect.signature(module.run).parameters:
         checkpoint = Path(f"{out}.partial")
     say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
     resume = {} if checkpoint is None else {"checkpoint": checkpoint}
-    rows = module.run(quick=quick, seeds=seeds, progress=say, **options, **resume)
+    data = {} if mnist is None else {"mnist": str(mnist)}
+    rows = module.run(quick=quick, seeds=seeds, progress=say, **options, **resume, **data)
     result = {"benchmark": name, "quick": quick, **options, "rows": [asdict(r) for r in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
     print(format_table(rows))

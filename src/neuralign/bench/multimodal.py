@@ -1,9 +1,11 @@
 """Benchmark ``multimodal``: PoE (MVAE), MoE (MMVAE), MoPoE and POISE-VAE on three experiments.
 
 (a) Mode starvation (``ring_digits``): ring of 8 clusters (std 0.1) paired with 8x8 digits 1..8, radius swept from
-    large to small. Per strategy and radius: ring-latent accuracy (linear classifier on the posterior means given
-    the ring alone; POISE: the ring's own latent), digit-latent accuracy, cross-coherence ring -> digit (a digit
-    classifier trained once on the real digits labels the generated digits), joint coherence (prior samples:
+    large to small. Per strategy and radius (``strategy_results``, shared with ``multimodal-mnist``): ring-latent
+    accuracy (linear classifier on the posterior means given the ring alone; POISE: the ring's own latent),
+    digit-latent accuracy, cross-coherence ring -> digit (a digit classifier trained once on the real digits labels
+    the digits generated from the posterior mean, and from one posterior sample) and digit -> ring (a linear
+    classifier of real ring points), joint coherence (prior samples:
     digit label == label of the generated ring point by a linear classifier of real ring points), test ELBO,
     importance-weighted log-likelihood, fit time. The raw ring points' linear accuracy is reported per radius.
 (b) Two views (``paired_digits``): digit paired with another digit of its class, transposed; cross-coherence both
@@ -49,18 +51,25 @@ def _fit(strategy: str, train: dict, seed: int, epochs: int, **settings: Any) ->
     return model, time.perf_counter() - started
 
 
-def _mode_starvation(radius: float, seed: int, epochs: int, classifier: Any, n_importance: int,
-                     ) -> tuple[dict[str, dict[str, float]], float, dict[str, Any]]:
-    train, test = split_modalities(load("ring_digits", radius=radius, seed=seed), 0.25, seed=seed)
+def strategy_results(train: dict, test: dict, seed: int, epochs: int, classifier: Any, n_importance: int,
+                     **settings: Any) -> tuple[dict[str, dict[str, float]], float, dict[str, Any]]:
+    """Fit every strategy on a ring + digit pair set and score it on ``test`` (the metrics of experiment (a)).
+
+    Returns per strategy the metrics, the raw ring points' held-out linear accuracy, and per strategy
+    (model, test, latents) for the figures. ``settings`` go to :class:`MultimodalVAE` (the digit modality is
+    Bernoulli unless ``modalities`` says otherwise)."""
     ring_train, ring_test = train["ring"], test["ring"]
     raw = latent_accuracy(ring_train.counts, ring_train.labels, ring_test.counts, ring_test.labels)
     ring_classifier = fit_linear_classifier(ring_train.counts[:, 0], ring_train.labels)
+    settings = {"modalities": {"digit": {"likelihood": "bernoulli"}}, **settings}
     results, models = {}, {}
     for strategy in STRATEGIES:
-        model, seconds = _fit(strategy, train, seed, epochs, modalities={"digit": {"likelihood": "bernoulli"}})
+        model, seconds = _fit(strategy, train, seed, epochs, **settings)
         latent = {name: [model.transform(part, given=[name], modality=name) for part in (train, test)]
                   for name in ("ring", "digit")}
         generated = model.cross_generate(test, source="ring", target="digit")[:, 0]
+        sampled = model.cross_generate(test, source="ring", target="digit", sample=True, seed=seed)[:, 0]
+        to_ring = model.cross_generate(test, source="digit", target="ring")[:, 0]
         joint = model.sample(1000, seed=seed)
         results[strategy] = {
             "ring-latent accuracy": latent_accuracy(latent["ring"][0], ring_train.labels, latent["ring"][1],
@@ -68,6 +77,9 @@ def _mode_starvation(radius: float, seed: int, epochs: int, classifier: Any, n_i
             "digit-latent accuracy": latent_accuracy(latent["digit"][0], ring_train.labels, latent["digit"][1],
                                                      ring_test.labels),
             "cross-coherence ring->digit": coherence(classifier.predict(generated), ring_test.labels),
+            "cross-coherence ring->digit (posterior sample)": coherence(classifier.predict(sampled),
+                                                                        ring_test.labels),
+            "cross-coherence digit->ring": coherence(ring_classifier.predict(to_ring), ring_test.labels),
             "joint coherence": coherence(classifier.predict(joint["digit"][:, 0]),
                                          ring_classifier.predict(joint["ring"][:, 0])),
             "test ELBO (nats)": model.score(test, seed=seed),
@@ -132,16 +144,17 @@ def _rows(method_results: list[dict[str, dict[str, float]]], setting: str) -> li
 
 
 def _figures(radii: list[float], accuracy: dict[str, list[float]], raw: list[float], models: dict,
-             radius: float) -> None:
+             radius: float, report_dir: Path | None = None) -> None:
     from neuralign.plot._style import pyplot
     from neuralign.plot.multimodal import accuracy_vs_radius, image_grid, latents_by_class
 
     plt = pyplot()
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    report_dir = REPORT_DIR if report_dir is None else report_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
     figure, ax = plt.subplots(figsize=(5, 4))
     accuracy_vs_radius(radii, accuracy, reference=raw, ax=ax)
     figure.tight_layout()
-    figure.savefig(REPORT_DIR / "accuracy_vs_radius.png", dpi=120)
+    figure.savefig(report_dir / "accuracy_vs_radius.png", dpi=120)
     figure, axes = plt.subplots(2, len(STRATEGIES), figsize=(3.2 * len(STRATEGIES), 6.2), squeeze=False)
     for column, strategy in enumerate(STRATEGIES):
         _, test, latent = models[strategy]
@@ -149,7 +162,7 @@ def _figures(radii: list[float], accuracy: dict[str, list[float]], raw: list[flo
             latents_by_class(latent[name][1], test[name].labels, ax=axes[row, column],
                              title=f"{strategy}: {name} latent (given {name}), r={radius}")
     figure.tight_layout()
-    figure.savefig(REPORT_DIR / "latents.png", dpi=120)
+    figure.savefig(report_dir / "latents.png", dpi=120)
     figure, axes = plt.subplots(1, len(STRATEGIES), figsize=(3.5 * len(STRATEGIES), 3.4), squeeze=False)
     for column, strategy in enumerate(STRATEGIES):
         model, test, _ = models[strategy]
@@ -158,8 +171,48 @@ def _figures(radii: list[float], accuracy: dict[str, list[float]], raw: list[flo
         generated = model.cross_generate({"ring": test["ring"].subset(picks)}, source="ring", target="digit")
         image_grid(generated[:, 0], n_columns=8, ax=axes[0, column], title=f"{strategy}: ring -> digit (rows 1..8)")
     figure.tight_layout()
-    figure.savefig(REPORT_DIR / "cross_generated_digits.png", dpi=120)
+    figure.savefig(report_dir / "cross_generated_digits.png", dpi=120)
     plt.close("all")
+
+
+def radius_sweep(radii: list[float], seeds: list[int], pairs: Callable[[float, int], tuple[dict, dict]], epochs: int,
+                 classifier: Any, n_importance: int, progress: Callable[[str], None], *, label: str = "ring",
+                 report_dir: Path | None = None, per_fit: Callable[[float, int, dict], dict] | None = None,
+                 **settings: Any) -> list[Row]:
+    """Experiment (a) over ``radii`` and ``seeds``: ``pairs(radius, seed)`` gives (train, test) ring + digit
+    pairs; rows per radius (setting "{label} r=...") and, at the smallest radius whose raw ring points are
+    >= 0.95 linearly separable (mean over seeds), each strategy's ring-latent accuracy; figures at that radius.
+    ``per_fit(radius, seed, models)`` may return extra metrics per strategy (added to that radius' rows)."""
+    rows: list[Row] = []
+    per_radius, raw_by_radius, models_by_radius = {}, {}, {}
+    for radius in radii:
+        outcomes, raws = [], []
+        for seed in seeds:
+            train, test = pairs(radius, seed)
+            result, raw, models = strategy_results(train, test, seed, epochs, classifier, n_importance, **settings)
+            for strategy, extra in (per_fit(radius, seed, models) if per_fit else {}).items():
+                result[strategy].update(extra)
+            outcomes.append(result)
+            raws.append(raw)
+            models_by_radius[radius] = models
+            progress(f"{label} r={radius} seed {seed}: raw {raw:.3f}; " + ", ".join(
+                f"{s} {result[s]['ring-latent accuracy']:.3f}/{result[s]['cross-coherence ring->digit']:.2f} "
+                f"({result[s]['fit seconds']:.0f} s)" for s in STRATEGIES))
+        per_radius[radius], raw_by_radius[radius] = outcomes, raws
+        rows.append(Row.from_values("raw ring points (linear)", f"{label} r={radius}", "ring accuracy", raws, 0.0))
+        rows += _rows(outcomes, f"{label} r={radius}")
+    eligible = [r for r in radii if np.mean(raw_by_radius[r]) >= 0.95]
+    target = min(eligible) if eligible else max(radii)
+    for strategy in STRATEGIES:
+        values = [o[strategy]["ring-latent accuracy"] for o in per_radius[target]]
+        rows.append(Row.from_values(strategy, f"{label}: smallest r with raw >= 0.95 (r={target})",
+                                    "ring-latent accuracy", values,
+                                    [o[strategy]["fit seconds"] for o in per_radius[target]]))
+    accuracy = {s: [float(np.mean([o[s]["ring-latent accuracy"] for o in per_radius[r]])) for r in radii]
+                for s in STRATEGIES}
+    _figures(radii, accuracy, [float(np.mean(raw_by_radius[r])) for r in radii], models_by_radius[target], target,
+             report_dir)
+    return rows
 
 
 def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
@@ -169,30 +222,9 @@ def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> l
     epochs = 25 if quick else 50
     radii = [1.0, 0.5, 0.4] if quick else [1.0, 0.6, 0.5, 0.45, 0.4]
     classifier = digit_classifier()
-    rows: list[Row] = []
-    per_radius, raw_by_radius, models_by_radius = {}, {}, {}
-    for radius in radii:
-        outcomes, raws = [], []
-        for seed in range(n_seeds):
-            result, raw, models = _mode_starvation(radius, seed, epochs, classifier, 8 if quick else 32)
-            outcomes.append(result)
-            raws.append(raw)
-            models_by_radius[radius] = models
-            progress(f"ring r={radius} seed {seed}: raw {raw:.3f}; " + ", ".join(
-                f"{s} {result[s]['ring-latent accuracy']:.3f}/{result[s]['cross-coherence ring->digit']:.2f} "
-                f"({result[s]['fit seconds']:.0f} s)" for s in STRATEGIES))
-        per_radius[radius], raw_by_radius[radius] = outcomes, raws
-        rows.append(Row.from_values("raw ring points (linear)", f"ring r={radius}", "ring accuracy", raws, 0.0))
-        rows += _rows(outcomes, f"ring r={radius}")
-    eligible = [r for r in radii if np.mean(raw_by_radius[r]) >= 0.95]
-    target = min(eligible) if eligible else max(radii)
-    for strategy in STRATEGIES:
-        values = [o[strategy]["ring-latent accuracy"] for o in per_radius[target]]
-        rows.append(Row.from_values(strategy, f"smallest r with raw >= 0.95 (r={target})", "ring-latent accuracy",
-                                    values, [o[strategy]["fit seconds"] for o in per_radius[target]]))
-    accuracy = {s: [float(np.mean([o[s]["ring-latent accuracy"] for o in per_radius[r]])) for r in radii]
-                for s in STRATEGIES}
-    _figures(radii, accuracy, [float(np.mean(raw_by_radius[r])) for r in radii], models_by_radius[target], target)
+    pairs = lambda radius, seed: split_modalities(load("ring_digits", radius=radius, seed=seed), 0.25,  # noqa: E731
+                                                  seed=seed)
+    rows = radius_sweep(radii, list(range(n_seeds)), pairs, epochs, classifier, 8 if quick else 32, progress)
     views = []
     for seed in range(n_seeds):
         views.append(_two_views(seed, epochs, classifier))

@@ -129,40 +129,54 @@ def _sweep_rows(prefix: str, sweeps: list[dict[str, Any]], rows: list[Row]) -> N
 PAPER_DIGITS_DIMS = (12, 6, 2, 2)
 
 
-def _digits(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: list[Row]) -> None:
-    from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
-    from neuralign.data.datasets import load
+NETWORK_SETTINGS = dict(hidden_size=256, batch_size=256, learning_rate=5e-3, lr_schedule="cosine")
 
-    settings = dict(hidden_size=256, batch_size=256, learning_rate=5e-3, lr_schedule="cosine",
-                    max_epochs=40 if quick else 400)
-    layers = [load("digits_mlp", seed=seed) for seed in range(n_seeds)]  # one trained MLP per seed, reused
-    accuracy = [regions["layer1"].meta["test_accuracy"] for regions in layers]
-    for seed, value in enumerate(accuracy):
-        progress(f"digits seed {seed}: MLP test accuracy {value:.3f}")
-    variants = [("digits MLP", "digits", PAPER_DIGITS_DIMS)]
+
+def network_sweeps(layers: list[dict[str, Any]], seeds: list[int], *, label: str, report: str, title: str, notes: list[str],
+                   quick: bool, epochs: int, progress: Callable[[str], None], rows: list[Row],
+                   candidates: tuple[int, ...] = (2, 6, 12, 16), rule_settings: dict[str, Any] | None = None) -> None:
+    """NEAT lambda sweeps on a trained network's layers (one dict of layers per seed): with the paper's dims
+    (12, 6, 2, 2) and, in a full run, with the dims the paper's 95 % explained-variance rule picks on the first
+    seed's layers among ``candidates``; ``seeds``: each network's seed (seeds the NEAT fits); rows with setting ``label`` (+ the rule's dims), figures and a report in
+    ``reports/neat/<report>`` (and ``<report>_rule_dims``) from the first seed. ``rule_settings``: the NEAT
+    settings of the rule's one-layer VAEs (default 50 epochs of the NEAT defaults) and its ``fallback``."""
+    from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
+
+    settings = dict(NETWORK_SETTINGS, max_epochs=epochs)
+    variants = [(label, report, PAPER_DIGITS_DIMS)]
     if not quick:  # the paper's procedure: pick each layer's dim by the 95 % rule, then fit NEAT with it
         from neuralign.analysis.regions import choose_latent_dims
 
         started = time.perf_counter()
-        choice = choose_latent_dims(layers[0], threshold=0.95, candidates=(2, 6, 12, 16), max_epochs=50)
+        choice = choose_latent_dims(layers[0], threshold=0.95, candidates=candidates,
+                                    **(rule_settings or {"max_epochs": 50}))
         seconds = time.perf_counter() - started
         for name, dim in choice.dims.items():
-            rows.append(Row.from_values("95% EV rule", "digits MLP", f"chosen dim {name}", [dim], seconds))
-            rows.append(Row.from_values("95% EV rule", "digits MLP", f"held-out EV at dim {dim} {name}",
+            rows.append(Row.from_values("95% EV rule", label, f"chosen dim {name}", [dim], seconds))
+            rows.append(Row.from_values("95% EV rule", label, f"held-out EV at dim {dim} {name}",
                                         [choice.explained[name][dim]], seconds))
-        progress(f"95 % rule on the digits MLP: {choice.dims} (explained {choice.explained})")
+        progress(f"95 % rule on {label}: {choice.dims} (explained {choice.explained})")
         rule_dims = tuple(choice.dims.values())
         if rule_dims != PAPER_DIGITS_DIMS:
-            variants.append((f"digits MLP, dims {'-'.join(map(str, rule_dims))} (95% rule)", "digits_rule_dims",
+            variants.append((f"{label}, dims {'-'.join(map(str, rule_dims))} (95% rule)", f"{report}_rule_dims",
                              rule_dims))
-    for prefix, report, dims in variants:
-        sweeps = []
-        for seed, regions in enumerate(layers):
-            sweeps.append(run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=dims, progress=progress,
-                                         **settings))
-        write_report(sweeps[0], REPORTS / report, title=f"NEAT on a digits MLP (4 x 64 ReLU), latent dims {dims}",
-                     notes=[f"MLP test accuracy (held-out 25 % of the 1797 digits): {accuracy[0]:.3f}"])
+    for prefix, folder, dims in variants:
+        sweeps = [run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=dims, progress=progress,
+                                 **settings) for seed, regions in zip(seeds, layers, strict=True)]
+        write_report(sweeps[0], REPORTS / folder, title=f"{title}, latent dims {dims}", notes=notes)
         _sweep_rows(prefix, sweeps, rows)
+
+
+def _digits(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: list[Row]) -> None:
+    from neuralign.data.datasets import load
+
+    layers = [load("digits_mlp", seed=seed) for seed in range(n_seeds)]  # one trained MLP per seed, reused
+    accuracy = [regions["layer1"].meta["test_accuracy"] for regions in layers]
+    for seed, value in enumerate(accuracy):
+        progress(f"digits seed {seed}: MLP test accuracy {value:.3f}")
+    network_sweeps(layers, list(range(n_seeds)), label="digits MLP", report="digits", title="NEAT on a digits MLP (4 x 64 ReLU)",
+                   notes=[f"MLP test accuracy (held-out 25 % of the 1797 digits): {accuracy[0]:.3f}"], quick=quick,
+                   epochs=40 if quick else 400, progress=progress, rows=rows)
     rows.append(Row.from_values("MLP 4x64", "sklearn digits, held-out 25 %", "test accuracy", accuracy, 0.0))
 
 

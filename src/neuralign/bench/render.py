@@ -50,6 +50,11 @@ HEADLINE: tuple[HeadlineEntry, ...] = (
     HeadlineEntry("mmd", "neuralign / hyppo", "n=1000/group", "speed-up (x)"),
     HeadlineEntry("snapshots", "am", "ou d=2, leave-one-marginal-out", "W2 / sampling floor"),
     HeadlineEntry("snapshots", "am", "ou d=2, leave-one-marginal-out", "velocity rel. L2 (probability flow)"),
+    HeadlineEntry("multimodal_mnist", "poise", "smallest r with raw >= 0.95", "ring-latent accuracy"),
+    HeadlineEntry("multimodal_mnist", "poe", "smallest r with raw >= 0.95", "ring-latent accuracy"),
+    HeadlineEntry("multimodal_mnist", "poise", "r=1.0", "cross-coherence ring->digit"),
+    HeadlineEntry("multimodal_mnist", "moe", "r=1.0", "cross-coherence ring->digit"),
+    *(HeadlineEntry("neat_mnist", "95% EV rule", "MNIST MLP", f"chosen dim layer{k}") for k in range(1, 5)),
 )
 HEADLINE_START = "<!-- headline:start -->"
 HEADLINE_END = "<!-- headline:end -->"

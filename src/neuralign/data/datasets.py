@@ -35,6 +35,7 @@ def _registry() -> dict[str, DatasetInfo]:
     import neuralign.data.vocalisations  # noqa: F401  (synthetic_vocalisations, vocalmat_usv)
     import neuralign.data.multiregion  # noqa: F401  (synthetic_regions, digits_mlp)
     import neuralign.data.paired  # noqa: F401  (ring_digits, paired_digits)
+    import neuralign.data.mnist  # noqa: F401  (mnist_gaussian, mnist_mlp: read from a user-given file)
 
     return _REGISTRY
 

@@ -106,8 +106,10 @@ def synthetic_regions(n_samples: int = 1000, n_regions: int = 3, n_classes: int 
 
 
 # ------------------------------------------------------------------------------------------------ digits MLP
-def _train_digits_mlp(images: np.ndarray, labels: np.ndarray, train_index: np.ndarray, n_layers: int, width: int,
-                      epochs: int, seed: int) -> Any:
+def train_mlp(images: np.ndarray, labels: np.ndarray, *, n_layers: int, width: int, epochs: int, seed: int,
+              batch_size: int = 64) -> Any:
+    """A ReLU MLP (``n_layers`` hidden layers of ``width`` units) trained to classify ``images`` (n, pixels) into
+    ``labels`` (n,) with Adam (lr 1e-3, weight decay 1e-4), seeded; returned in eval mode."""
     import torch
 
     torch.manual_seed(seed)
@@ -118,15 +120,30 @@ def _train_digits_mlp(images: np.ndarray, labels: np.ndarray, train_index: np.nd
         size = width
     network = torch.nn.Sequential(*layers, torch.nn.Linear(width, int(labels.max()) + 1))
     optimiser = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-4)
-    x = torch.as_tensor(images[train_index], dtype=torch.float32)
-    y = torch.as_tensor(labels[train_index])
+    x = torch.as_tensor(images, dtype=torch.float32)
+    y = torch.as_tensor(labels)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(64):
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
             optimiser.zero_grad()
             torch.nn.functional.cross_entropy(network(x[batch]), y[batch]).backward()
             optimiser.step()
     return network.eval()
+
+
+def layer_activations(network: Any, images: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Post-ReLU activations (n, width) of each hidden layer of :func:`train_mlp`'s network, and its predicted
+    classes (n,)."""
+    import torch
+
+    activations = []
+    with torch.no_grad():
+        hidden = torch.as_tensor(images, dtype=torch.float32)
+        for module in network:
+            hidden = module(hidden)
+            if isinstance(module, torch.nn.ReLU):
+                activations.append(hidden.numpy().copy())
+    return activations, hidden.argmax(1).numpy()
 
 
 @register(
@@ -151,7 +168,6 @@ def digits_mlp(n_layers: int = 4, width: int = 64, epochs: int = 60, seed: int =
     dict ``layer{k}`` -> TrialData counts (1797, 1, width) post-ReLU activations, labels (1797,) digits 0..9,
     meta ``test_accuracy``, ``train_accuracy`` and ``test_index``.
     """
-    import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -163,15 +179,9 @@ def digits_mlp(n_layers: int = 4, width: int = 64, epochs: int = 60, seed: int =
     images, labels = (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
     train_index, test_index = train_test_split(np.arange(len(labels)), test_size=0.25, stratify=labels,
                                                random_state=seed)
-    network = _train_digits_mlp(images, labels, train_index, n_layers, width, epochs, seed)
-    activations = []
-    with torch.no_grad():
-        hidden = torch.as_tensor(images)
-        for module in network:
-            hidden = module(hidden)
-            if isinstance(module, torch.nn.ReLU):
-                activations.append(hidden.numpy().copy())
-        predicted = hidden.argmax(1).numpy()
+    network = train_mlp(images[train_index], labels[train_index], n_layers=n_layers, width=width, epochs=epochs,
+                        seed=seed)
+    activations, predicted = layer_activations(network, images)
     accuracy = {"test_accuracy": float((predicted[test_index] == labels[test_index]).mean()),
                 "train_accuracy": float((predicted[train_index] == labels[train_index]).mean())}
     return {f"layer{k + 1}": TrialData(

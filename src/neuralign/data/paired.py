@@ -36,6 +36,13 @@ def _limit(labels: np.ndarray, n_per_class: int | None, rng: np.random.Generator
     return rng.permutation(np.concatenate(chosen))
 
 
+def ring_points(labels: np.ndarray, radius: float, std: float, rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) float32: class c in 1..8 -> radius (cos, sin)(2 pi (c - 1) / 8) + std * standard normal noise."""
+    angles = 2 * np.pi * (labels - 1) / 8
+    ring = radius * np.stack([np.cos(angles), np.sin(angles)], 1) + std * rng.standard_normal((len(labels), 2))
+    return ring.astype(np.float32)
+
+
 def _static(values: np.ndarray, labels: np.ndarray, **meta: Any) -> TrialData:
     return TrialData(counts=values[:, None, :], labels=labels, signal="continuous", bin_size=1.0, meta=dict(meta))
 
@@ -55,10 +62,9 @@ def ring_digits(radius: float = 1.0, std: float = 0.1, n_per_class: int | None =
     images, labels = _digits(tuple(range(1, 9)))
     order = _limit(labels, n_per_class, rng)
     images, labels = images[order], labels[order]
-    angles = 2 * np.pi * (labels - 1) / 8
-    ring = radius * np.stack([np.cos(angles), np.sin(angles)], 1) + std * rng.standard_normal((len(labels), 2))
+    ring = ring_points(labels, radius, std, rng)
     meta = {"dataset": "ring_digits", "radius": radius, "std": std, "seed": seed}
-    return {"ring": _static(ring.astype(np.float32), labels, **meta), "digit": _static(images, labels, **meta)}
+    return {"ring": _static(ring, labels, **meta), "digit": _static(images, labels, **meta)}
 
 
 @register(

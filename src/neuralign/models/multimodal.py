@@ -363,6 +363,27 @@ class MultimodalVAE(Estimator):
                                                            sample=bool(sample), generator=generator)
         return self._decode(latents, list(self.specs_))
 
+    @torch.no_grad()
+    def decode(self, latents: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each named modality's decoded mean, (trials, time, channels) in data units, from latents
+        (trials, time, latent_dim) given as arrays (e.g. from :meth:`transform`, rescaled or moved)."""
+        self._check_fitted("decode")
+        if not isinstance(latents, Mapping) or not latents:
+            raise TypeError(f"latents: expected a dict modality name -> (trials, time, latent_dim) array, got "
+                            f"{describe(latents)}.")
+        device = next(self.network_.parameters()).device
+        tensors = {}
+        for name, values in latents.items():
+            if name not in self.specs_:
+                raise ValueError(f"latents: unknown modality {name!r}; the model has {list(self.specs_)}.")
+            array = as_array(f"latents[{name!r}]", values, ndim=3)
+            if array.shape[-1] != self.config.latent_dim:
+                raise ValueError(f"latents[{name!r}]: expected (trials, time, {self.config.latent_dim}), got "
+                                 f"{array.shape}.")
+            tensors[name] = torch.as_tensor(array, dtype=torch.float32, device=device)
+        self.network_.eval()
+        return self._decode(tensors, list(tensors))
+
     def reconstruct(self, data: Mapping[str, TrialData], **kwargs: Any) -> dict[str, np.ndarray]:
         """Every modality decoded from the posterior given all of them (see :meth:`generate`)."""
         return self.generate(data, given=None, **kwargs)
@@ -407,6 +428,38 @@ class MultimodalVAE(Estimator):
         weights = torch.stack([self.network_.strategy.log_weight(fusion, generator) for _ in range(n_samples)])
         iwll = torch.logsumexp(weights, dim=0) - math.log(n_samples)
         return float(iwll.mean()), float(weights.mean())
+
+    def poise_diagnostics(self, data: Mapping[str, TrialData], *, n_sweeps: int = 200, n_draws: int = 16,
+                          seed: int = 0) -> dict[str, float]:
+        """Checks of a fitted POISE model's sampler and KL gradient estimator on ``data`` (both modalities).
+
+        ``ESS/sweep z|...``: mean effective sample size per Gibbs sweep (1 = independent draws) of each latent
+        over ``n_sweeps``-sweep chains, one per trial and dimension, of q given both modalities, given each one
+        alone (what cross-generation samples) and of the prior (joint generation). ``KL grad ...``: the training
+        estimator's gradient against the exact (quadrature) gradient at q given both
+        (:func:`neuralign.nn.poise.kl_gradient_check`, ``n_draws`` draws)."""
+        self._check_fitted("poise_diagnostics")
+        if self.config.strategy != "poise":
+            raise ValueError(f"poise_diagnostics: the model's strategy is {self.config.strategy!r}; these checks "
+                             "are of the 'poise' strategy.")
+        n_sweeps = positive_int("n_sweeps", n_sweeps, minimum=2)
+        generator = torch.Generator().manual_seed(positive_int("seed", seed, minimum=0))
+        strategy, names = self.network_.strategy, list(self.specs_)
+        out: dict[str, float] = {}
+        for given in (names, [names[0]], [names[1]]):
+            batch = self._fusion_input(self._batch(data, given, "poise_diagnostics"), weighted=False)
+            ess = strategy.mixing(batch, n_sweeps, generator)
+            for name, value in zip(names, ess, strict=True):
+                out[f"ESS/sweep {name} latent | {'+'.join(given)}"] = value
+        like = torch.zeros(next(iter(data.values())).n_trials, self.n_time_, self.config.latent_dim,
+                           device=next(self.network_.parameters()).device)
+        for name, value in zip(names, strategy.mixing(None, n_sweeps, generator, like=like), strict=True):
+            out[f"ESS/sweep {name} latent | prior"] = value
+        batch = self._fusion_input(self._batch(data, None, "poise_diagnostics"), weighted=False)
+        for key, value in strategy.kl_gradient_check(batch, positive_int("n_draws", n_draws, minimum=2),
+                                                     generator).items():
+            out[f"KL grad {key}"] = value
+        return out
 
     # -------------------------------------------------------------------------------------- persistence
     def _get_state(self) -> dict[str, Any]:

@@ -250,5 +250,23 @@ class Poise(nn.Module):
         return batch.reconstruction({first: z, second: zp}, weighted=False) + batch.bins(log_p - log_q)
 
 
+    @torch.no_grad()
+    def mixing(self, batch: FusionInput | None, n_sweeps: int, generator: torch.Generator | None = None,
+               like: torch.Tensor | None = None) -> tuple[float, float]:
+        """Mean effective sample size per Gibbs sweep of z and of z' over the chains (one per trial, bin and
+        dimension) of q given ``batch``, or of the prior when ``batch`` is None (chains shaped like ``like``)."""
+        nat = self.naturals(batch) if batch is not None else poise.prior_naturals(like)
+        trace_z, trace_zp = poise.gibbs_trace(nat, self.coupling(), n_sweeps, generator=generator)
+        return (float(poise.effective_sample_size_per_step(trace_z).mean()),
+                float(poise.effective_sample_size_per_step(trace_zp).mean()))
+
+    def kl_gradient_check(self, batch: FusionInput, n_draws: int,
+                          generator: torch.Generator | None = None) -> dict[str, float]:
+        """:func:`neuralign.nn.poise.kl_gradient_check` at this batch's posterior and the learned coupling."""
+        with torch.no_grad():
+            nat, g = self.naturals(batch), self.coupling()
+        return poise.kl_gradient_check(nat, g, gibbs_steps=self.gibbs_steps, n_draws=n_draws, generator=generator)
+
+
 STRATEGIES: dict[str, type[nn.Module]] = {"poe": ProductOfExperts, "moe": MixtureOfExperts,
                                           "mopoe": MixtureOfProducts, "poise": Poise}

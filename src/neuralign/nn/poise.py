@@ -149,21 +149,70 @@ def _normal(mean: torch.Tensor, generator: torch.Generator | None) -> torch.Tens
     return torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
 
 
+def _sweep(nat: Naturals, g: Coupling, zp: torch.Tensor,
+           generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Gibbs sweep: z | z', then z' | z (reparameterised)."""
+    mean, variance = conditional_z(nat, g, zp)
+    z = mean + variance.sqrt() * _normal(mean, generator)
+    mean, variance = conditional_zp(nat, g, z)
+    return z, mean + variance.sqrt() * _normal(mean, generator)
+
+
+def _start(nat: Naturals, generator: torch.Generator | None) -> torch.Tensor:
+    """z' from its distribution without coupling, the chains' starting point."""
+    mean, variance = -nat.b1 / (2 * nat.b2), -0.5 / nat.b2
+    return mean + variance.sqrt() * _normal(mean, generator)
+
+
 def gibbs(nat: Naturals, g: Coupling, n_steps: int, *, generator: torch.Generator | None = None,
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reparameterised alternating Gibbs sweeps; returns one sample (z, z'), each shaped like ``nat.a1``.
 
     z' starts from its distribution without coupling; each sweep draws z | z' then z' | z. Gradients flow
     through every step (pathwise derivative)."""
-    mean, variance = -nat.b1 / (2 * nat.b2), -0.5 / nat.b2
-    zp = mean + variance.sqrt() * _normal(mean, generator)
+    zp = _start(nat, generator)
     z = zp
     for _ in range(max(int(n_steps), 1)):
-        mean, variance = conditional_z(nat, g, zp)
-        z = mean + variance.sqrt() * _normal(mean, generator)
-        mean, variance = conditional_zp(nat, g, z)
-        zp = mean + variance.sqrt() * _normal(mean, generator)
+        z, zp = _sweep(nat, g, zp, generator)
     return z, zp
+
+
+@torch.no_grad()
+def gibbs_trace(nat: Naturals, g: Coupling, n_steps: int, *, generator: torch.Generator | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every sweep's (z, z') of :func:`gibbs`'s chains, each (n_steps, *nat.a1.shape), for mixing diagnostics."""
+    zp = _start(nat, generator)
+    trace_z, trace_zp = [], []
+    for _ in range(positive_steps(n_steps)):
+        z, zp = _sweep(nat, g, zp, generator)
+        trace_z.append(z)
+        trace_zp.append(zp)
+    return torch.stack(trace_z), torch.stack(trace_zp)
+
+
+def positive_steps(n_steps: int) -> int:
+    """``n_steps`` checked: an integer >= 2 (a chain to trace)."""
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 2:
+        raise ValueError(f"n_steps: expected an integer >= 2 (sweeps to trace), got {n_steps!r}.")
+    return n_steps
+
+
+def effective_sample_size_per_step(trace: torch.Tensor) -> torch.Tensor:
+    """Effective sample size per step of each chain of ``trace`` (steps, ...): every trailing index is one chain.
+
+    tau = -1 + 2 sum_{m=0}^{M} (rho_{2m} + rho_{2m+1}), Geyer's initial positive sequence (M: the last m before
+    a pair sum turns non-positive), rho_k the chain's autocorrelation at lag k; returns 1 / tau, shape (...).
+    1 for independent draws, near 0 for a chain that barely moves."""
+    steps = positive_steps(trace.shape[0])
+    centred = trace - trace.mean(0, keepdim=True)
+    spectrum = torch.fft.rfft(centred, n=2 * steps, dim=0)
+    autocovariance = torch.fft.irfft(spectrum * spectrum.conj(), n=2 * steps, dim=0)[:steps]
+    rho = autocovariance / autocovariance[:1].clamp_min(1e-30)
+    n_pairs = steps // 2
+    pairs = rho[:2 * n_pairs].reshape(n_pairs, 2, *rho.shape[1:]).sum(1)  # rho_0 + rho_1, rho_2 + rho_3, ...
+    keep = torch.cumprod((pairs > 0).to(trace.dtype), dim=0)
+    tau = -1 + 2 * (pairs * keep).sum(0)
+    return 1.0 / tau.clamp_min(1.0 / steps)
 
 
 def sufficient_coupling(z: torch.Tensor, zp: torch.Tensor) -> torch.Tensor:
@@ -265,3 +314,41 @@ def kl_surrogate(nat: Naturals, g: Coupling, z: torch.Tensor, zp: torch.Tensor,
                     + nat.b1.detach() * zp + (nat.b2.detach() + 0.5) * zp ** 2)
     difference = prior_statistics.detach() - sufficient_coupling(z, zp).detach()
     return lambda_terms + (difference * g.stack()).sum(-1)
+
+
+def kl_gradient_check(nat: Naturals, g: Coupling, *, gibbs_steps: int, n_draws: int = 16,
+                      generator: torch.Generator | None = None) -> dict[str, float]:
+    """How well the training estimator's gradient (:func:`kl_surrogate` on reparameterised Gibbs samples, prior
+    statistics from fresh chains) matches the exact gradient of the summed KL (autograd through the quadrature),
+    at the given natural parameters and coupling (detached copies are differentiated).
+
+    Returns the cosine similarity and the relative error ||estimate - exact|| / ||exact|| of the gradient with
+    respect to G (summed over the elements, as training sees it), to the naturals summed over the elements (the
+    gradient of a shift shared by every element: little Monte Carlo noise, so it shows bias), and to each element's
+    naturals (one draw per element is noisy; the mean of ``n_draws`` draws shrinks the noise as 1 / sqrt(n_draws)
+    when the estimator is unbiased), each for the mean of ``n_draws`` draws and for a single draw."""
+    positive_steps(n_draws)
+    leaves_nat = Naturals(*(p.detach().clone().requires_grad_(True) for p in nat))
+    leaves_g = Coupling(*(c.detach().clone().requires_grad_(True) for c in g))
+    parameters = [*leaves_nat, *leaves_g]
+
+    def gradient(value: torch.Tensor) -> dict[str, torch.Tensor]:
+        grads = torch.autograd.grad(value, parameters)
+        return {"naturals": torch.cat([x.reshape(-1) for x in grads[:4]]),
+                "summed naturals": torch.stack([x.sum() for x in grads[:4]]),
+                "G": torch.cat([x.reshape(-1) for x in grads[4:]])}
+
+    exact = gradient(kl_exact(leaves_nat, leaves_g).sum())
+    draws = []
+    for _ in range(n_draws):
+        z, zp = gibbs(leaves_nat, leaves_g, gibbs_steps, generator=generator)
+        statistics = prior_coupling_statistics(leaves_g, n_steps=2 * gibbs_steps + 10, generator=generator)
+        draws.append(gradient(kl_surrogate(leaves_nat, leaves_g, z, zp, statistics).sum()))
+    out = {}
+    for part, truth in exact.items():
+        for label, estimate in (("mean of draws", torch.stack([d[part] for d in draws]).mean(0)),
+                                ("one draw", draws[0][part])):
+            cosine = torch.nn.functional.cosine_similarity(estimate, truth, dim=0)
+            out[f"{part} cosine ({label})"] = float(cosine)
+            out[f"{part} relative error ({label})"] = float((estimate - truth).norm() / truth.norm().clamp_min(1e-30))
+    return out
