@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
-from neuralign.bench import Row
+from neuralign.bench import Plan, Row, Task
 from neuralign.data.datasets import load
 from neuralign.data.paired import neural_behavior, split_modalities
 from neuralign.metrics import bits_per_spike, r2_percent
@@ -162,47 +161,70 @@ def _figures(radii: list[float], accuracy: dict[str, list[float]], raw: list[flo
     plt.close("all")
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
-    torch.set_num_threads(1)  # small networks: a second thread only adds contention (40x slower on a busy CPU)
-    # sized for 2 shared CPU cores: --quick 4-7 min, the full run 18-35 min (depending on the load)
+def ring_run(radius: float, seed: int, epochs: int, classifier: Any, n_importance: int, keep_models: bool,
+             progress: Callable[[str], None]) -> tuple[dict[str, dict[str, float]], float, dict[str, Any] | None]:
+    """One (radius, seed) of the mode-starvation study; the fitted models too when ``keep_models`` (figures)."""
+    result, raw, models = _mode_starvation(radius, seed, epochs, classifier, n_importance)
+    progress(f"ring r={radius} seed {seed}: raw {raw:.3f}; " + ", ".join(
+        f"{s} {result[s]['ring-latent accuracy']:.3f}/{result[s]['cross-coherence ring->digit']:.2f} "
+        f"({result[s]['fit seconds']:.0f} s)" for s in STRATEGIES))
+    return result, raw, models if keep_models else None
+
+
+def views_run(seed: int, epochs: int, classifier: Any, progress: Callable[[str], None]) -> dict[str, dict[str, float]]:
+    result = _two_views(seed, epochs, classifier)
+    progress(f"two views seed {seed}: " + ", ".join(
+        f"{s} {result[s]['cross-coherence digit->transposed']:.2f}" for s in STRATEGIES))
+    return result
+
+
+def monkey_run(seed: int, epochs: int, progress: Callable[[str], None]) -> dict[str, dict[str, float]]:
+    result = _neural_behavior(seed, epochs)
+    progress(f"monkey seed {seed}: " + ", ".join(
+        f"{s} {result[s]['velocity R2 % from spikes']:.1f} %" for s in STRATEGIES))
+    return result
+
+
+def plan(*, quick: bool, seeds: int | None) -> Plan:
+    """Tasks (one torch thread each: small networks, a second thread only adds contention, 40x slower on a busy
+    CPU): per (radius, seed) of the ring, per seed of the two views and of the monkey; sized for 2 shared CPU
+    cores: --quick 4-7 min, the full run 18-35 min (depending on the load)."""
     n_seeds = seeds or (1 if quick else 3)
     epochs = 25 if quick else 50
     radii = [1.0, 0.5, 0.4] if quick else [1.0, 0.6, 0.5, 0.45, 0.4]
     classifier = digit_classifier()
-    rows: list[Row] = []
-    per_radius, raw_by_radius, models_by_radius = {}, {}, {}
-    for radius in radii:
-        outcomes, raws = [], []
-        for seed in range(n_seeds):
-            result, raw, models = _mode_starvation(radius, seed, epochs, classifier, 8 if quick else 32)
-            outcomes.append(result)
-            raws.append(raw)
-            models_by_radius[radius] = models
-            progress(f"ring r={radius} seed {seed}: raw {raw:.3f}; " + ", ".join(
-                f"{s} {result[s]['ring-latent accuracy']:.3f}/{result[s]['cross-coherence ring->digit']:.2f} "
-                f"({result[s]['fit seconds']:.0f} s)" for s in STRATEGIES))
-        per_radius[radius], raw_by_radius[radius] = outcomes, raws
-        rows.append(Row.from_values("raw ring points (linear)", f"ring r={radius}", "ring accuracy", raws, 0.0))
-        rows += _rows(outcomes, f"ring r={radius}")
-    eligible = [r for r in radii if np.mean(raw_by_radius[r]) >= 0.95]
-    target = min(eligible) if eligible else max(radii)
-    for strategy in STRATEGIES:
-        values = [o[strategy]["ring-latent accuracy"] for o in per_radius[target]]
-        rows.append(Row.from_values(strategy, f"smallest r with raw >= 0.95 (r={target})", "ring-latent accuracy",
-                                    values, [o[strategy]["fit seconds"] for o in per_radius[target]]))
-    accuracy = {s: [float(np.mean([o[s]["ring-latent accuracy"] for o in per_radius[r]])) for r in radii]
-                for s in STRATEGIES}
-    _figures(radii, accuracy, [float(np.mean(raw_by_radius[r])) for r in radii], models_by_radius[target], target)
-    views = []
-    for seed in range(n_seeds):
-        views.append(_two_views(seed, epochs, classifier))
-        progress(f"two views seed {seed}: " + ", ".join(
-            f"{s} {views[-1][s]['cross-coherence digit->transposed']:.2f}" for s in STRATEGIES))
-    rows += _rows(views, "digit + transposed digit")
-    monkey = []
-    for seed in range(n_seeds):
-        monkey.append(_neural_behavior(seed, 100 if quick else 300))
-        progress(f"monkey seed {seed}: " + ", ".join(
-            f"{s} {monkey[-1][s]['velocity R2 % from spikes']:.1f} %" for s in STRATEGIES))
-    rows += _rows(monkey, "monkey source, held-out 25 %")
-    return rows
+    tasks = [Task(f"ring {radius} {seed}", ring_run,
+                  {"radius": radius, "seed": seed, "epochs": epochs, "classifier": classifier,
+                   "n_importance": 8 if quick else 32, "keep_models": seed == n_seeds - 1})
+             for radius in radii for seed in range(n_seeds)]
+    tasks += [Task(f"views {seed}", views_run, {"seed": seed, "epochs": epochs, "classifier": classifier})
+              for seed in range(n_seeds)]
+    tasks += [Task(f"monkey {seed}", monkey_run, {"seed": seed, "epochs": 100 if quick else 300})
+              for seed in range(n_seeds)]
+    tasks = [Task(task.key, task.function, task.arguments, threads=1) for task in tasks]
+
+    def combine(results: dict[str, Any]) -> list[Row]:
+        rows: list[Row] = []
+        per_radius, raw_by_radius, models_by_radius = {}, {}, {}
+        for radius in radii:
+            runs = [results[f"ring {radius} {seed}"] for seed in range(n_seeds)]
+            outcomes, raws = [run[0] for run in runs], [run[1] for run in runs]
+            models_by_radius[radius] = runs[-1][2]
+            per_radius[radius], raw_by_radius[radius] = outcomes, raws
+            rows.append(Row.from_values("raw ring points (linear)", f"ring r={radius}", "ring accuracy", raws, 0.0))
+            rows += _rows(outcomes, f"ring r={radius}")
+        eligible = [r for r in radii if np.mean(raw_by_radius[r]) >= 0.95]
+        target = min(eligible) if eligible else max(radii)
+        for strategy in STRATEGIES:
+            values = [o[strategy]["ring-latent accuracy"] for o in per_radius[target]]
+            rows.append(Row.from_values(strategy, f"smallest r with raw >= 0.95 (r={target})", "ring-latent accuracy",
+                                        values, [o[strategy]["fit seconds"] for o in per_radius[target]]))
+        accuracy = {s: [float(np.mean([o[s]["ring-latent accuracy"] for o in per_radius[r]])) for r in radii]
+                    for s in STRATEGIES}
+        _figures(radii, accuracy, [float(np.mean(raw_by_radius[r])) for r in radii], models_by_radius[target],
+                 target)
+        rows += _rows([results[f"views {seed}"] for seed in range(n_seeds)], "digit + transposed digit")
+        rows += _rows([results[f"monkey {seed}"] for seed in range(n_seeds)], "monkey source, held-out 25 %")
+        return rows
+
+    return Plan(tasks, combine)

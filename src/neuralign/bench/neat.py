@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neuralign.bench import Row, device_sync, sample_std, torch_threads
+from neuralign.bench import Plan, Row, Task, device_sync, sample_std, torch_threads
 
 REPORTS = Path("reports/neat")
 DIGITS_LAMBDAS = [0.0, 1.0, 100.0, 1000.0]
@@ -127,102 +127,148 @@ def _sweep_rows(prefix: str, sweeps: list[dict[str, Any]], rows: list[Row]) -> N
 
 
 PAPER_DIGITS_DIMS = (12, 6, 2, 2)
+DIGITS_SETTINGS = dict(hidden_size=256, batch_size=256, learning_rate=5e-3, lr_schedule="cosine")
 
 
-def _digits(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: list[Row]) -> None:
-    from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
+def penalty_run(perplexity: float | None, quick: bool, progress: Callable[[str], None]) -> list[float]:
+    """The penalty's timings (ms) with global sigma (``perplexity`` None) or perplexity calibration."""
+    times = penalty_milliseconds(repeats=(5 if quick else 20) if perplexity else (10 if quick else 50),
+                                 perplexity=perplexity)
+    progress(f"penalty ({_penalty_mode(perplexity)}): median {np.median(times):.1f} ms")
+    return times
+
+
+def _penalty_mode(perplexity: float | None) -> str:
+    return "global sigma" if perplexity is None else f"perplexity {perplexity:g}"
+
+
+def digits_run(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    """One seed's digits MLP: its test accuracy and the NEAT sweep with the paper's latent dims."""
+    from neuralign.analysis.neat_experiment import run_neat_sweep
     from neuralign.data.datasets import load
 
-    settings = dict(hidden_size=256, batch_size=256, learning_rate=5e-3, lr_schedule="cosine",
-                    max_epochs=40 if quick else 400)
-    layers = [load("digits_mlp", seed=seed) for seed in range(n_seeds)]  # one trained MLP per seed, reused
-    accuracy = [regions["layer1"].meta["test_accuracy"] for regions in layers]
-    for seed, value in enumerate(accuracy):
-        progress(f"digits seed {seed}: MLP test accuracy {value:.3f}")
-    variants = [("digits MLP", "digits", PAPER_DIGITS_DIMS)]
-    if not quick:  # the paper's procedure: pick each layer's dim by the 95 % rule, then fit NEAT with it
-        from neuralign.analysis.regions import choose_latent_dims
+    regions = load("digits_mlp", seed=seed)
+    accuracy = regions["layer1"].meta["test_accuracy"]
+    progress(f"digits seed {seed}: MLP test accuracy {accuracy:.3f}")
+    sweep = run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=PAPER_DIGITS_DIMS, progress=progress,
+                           max_epochs=40 if quick else 400, **DIGITS_SETTINGS)
+    return {"accuracy": accuracy, "sweep": sweep}
 
-        started = time.perf_counter()
-        choice = choose_latent_dims(layers[0], threshold=0.95, candidates=(2, 6, 12, 16), max_epochs=50)
-        seconds = time.perf_counter() - started
-        for name, dim in choice.dims.items():
-            rows.append(Row.from_values("95% EV rule", "digits MLP", f"chosen dim {name}", [dim], seconds))
+
+def digits_rule_run(n_seeds: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    """The paper's procedure (full run): each layer's dim by the 95 % rule on seed 0's MLP, then, when it differs
+    from the paper's dims, the NEAT sweep of every seed with those dims."""
+    from neuralign.analysis.neat_experiment import run_neat_sweep
+    from neuralign.analysis.regions import choose_latent_dims
+    from neuralign.data.datasets import load
+
+    layers = [load("digits_mlp", seed=seed) for seed in range(n_seeds)]
+    started = time.perf_counter()
+    choice = choose_latent_dims(layers[0], threshold=0.95, candidates=(2, 6, 12, 16), max_epochs=50)
+    seconds = time.perf_counter() - started
+    progress(f"95 % rule on the digits MLP: {choice.dims} (explained {choice.explained})")
+    dims = tuple(choice.dims.values())
+    sweeps = [] if dims == PAPER_DIGITS_DIMS else [
+        run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=dims, progress=progress, max_epochs=400,
+                       **DIGITS_SETTINGS) for seed, regions in enumerate(layers)]
+    return {"dims": choice.dims, "explained": {name: choice.explained[name][dim] for name, dim in choice.dims.items()},
+            "seconds": seconds, "sweeps": sweeps}
+
+
+def _digits_rows(results: dict[str, Any], quick: bool, n_seeds: int, rows: list[Row]) -> None:
+    from neuralign.analysis.neat_experiment import write_report
+
+    runs = [results[f"digits {seed}"] for seed in range(n_seeds)]
+    accuracy = [run["accuracy"] for run in runs]
+    variants = [("digits MLP", "digits", PAPER_DIGITS_DIMS, [run["sweep"] for run in runs])]
+    if not quick:
+        rule = results["digits 95% rule"]
+        for name, dim in rule["dims"].items():
+            rows.append(Row.from_values("95% EV rule", "digits MLP", f"chosen dim {name}", [dim], rule["seconds"]))
             rows.append(Row.from_values("95% EV rule", "digits MLP", f"held-out EV at dim {dim} {name}",
-                                        [choice.explained[name][dim]], seconds))
-        progress(f"95 % rule on the digits MLP: {choice.dims} (explained {choice.explained})")
-        rule_dims = tuple(choice.dims.values())
-        if rule_dims != PAPER_DIGITS_DIMS:
-            variants.append((f"digits MLP, dims {'-'.join(map(str, rule_dims))} (95% rule)", "digits_rule_dims",
-                             rule_dims))
-    for prefix, report, dims in variants:
-        sweeps = []
-        for seed, regions in enumerate(layers):
-            sweeps.append(run_neat_sweep(regions, DIGITS_LAMBDAS, seed=seed, latent_dims=dims, progress=progress,
-                                         **settings))
+                                        [rule["explained"][name]], rule["seconds"]))
+        if rule["sweeps"]:
+            dims = tuple(rule["dims"].values())
+            variants.append((f"digits MLP, dims {'-'.join(map(str, dims))} (95% rule)", "digits_rule_dims", dims,
+                             rule["sweeps"]))
+    for prefix, report, dims, sweeps in variants:
         write_report(sweeps[0], REPORTS / report, title=f"NEAT on a digits MLP (4 x 64 ReLU), latent dims {dims}",
                      notes=[f"MLP test accuracy (held-out 25 % of the 1797 digits): {accuracy[0]:.3f}"])
         _sweep_rows(prefix, sweeps, rows)
     rows.append(Row.from_values("MLP 4x64", "sklearn digits, held-out 25 %", "test accuracy", accuracy, 0.0))
 
 
-def _synthetic(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: list[Row]) -> None:
-    from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
+def synthetic_run(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    """One seed of the synthetic regions: the NEAT sweep and, per lambda, its agreement with the known map."""
+    from neuralign.analysis.neat_experiment import run_neat_sweep
     from neuralign.data.datasets import load
 
-    scores: dict[float, dict[str, list[float]]] = {lam: {} for lam in SYNTHETIC_LAMBDAS}
-    sweeps = []
-    for seed in range(n_seeds):
-        regions = load("synthetic_regions", n_samples=1000, seed=seed)
-        sweep = run_neat_sweep(regions, SYNTHETIC_LAMBDAS, seed=seed, latent_dims=2,
-                               max_epochs=60 if quick else 200, progress=progress)
-        sweeps.append(sweep)
-        for lam in SYNTHETIC_LAMBDAS:
-            for key, value in correspondence_scores(sweep["latents"][lam], regions).items():
-                scores[lam].setdefault(key, []).append(value)
-        if seed == 0:
-            write_report(sweep, REPORTS / "synthetic", title="NEAT on synthetic regions with a known swirl map")
+    regions = load("synthetic_regions", n_samples=1000, seed=seed)
+    sweep = run_neat_sweep(regions, SYNTHETIC_LAMBDAS, seed=seed, latent_dims=2, max_epochs=60 if quick else 200,
+                           progress=progress)
+    return {"sweep": sweep, "scores": [correspondence_scores(sweep["latents"][lam], regions)
+                                       for lam in SYNTHETIC_LAMBDAS]}
+
+
+def _synthetic_rows(results: dict[str, Any], n_seeds: int, rows: list[Row]) -> None:
+    from neuralign.analysis.neat_experiment import write_report
+
+    runs = [results[f"synthetic {seed}"] for seed in range(n_seeds)]
+    sweeps = [run["sweep"] for run in runs]
+    write_report(sweeps[0], REPORTS / "synthetic", title="NEAT on synthetic regions with a known swirl map")
     _sweep_rows("synthetic regions", sweeps, rows)
     for index, lam in enumerate(SYNTHETIC_LAMBDAS):
         seconds = [sweep["results"][index]["seconds"] for sweep in sweeps]
-        for key, values in scores[lam].items():
+        scores = {key: [run["scores"][index][key] for run in runs] for key in runs[0]["scores"][index]}
+        for key, values in scores.items():
             rows.append(Row.from_values("NEAT", f"synthetic regions, lambda={lam:g}", f"truth: {key}", values,
                                         seconds))
-        progress(f"synthetic lambda={lam:g}: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores[lam].items()))
 
 
-def _v1v2(quick: bool, n_seeds: int, progress: Callable[[str], None], rows: list[Row]) -> None:
-    from neuralign.analysis.neat_experiment import run_neat_sweep, write_report
+def v1v2_run(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    """One seed of the NEAT sweep on V1 -> V2 (class of a sample: its time bin within the trial)."""
+    from neuralign.analysis.neat_experiment import run_neat_sweep
     from neuralign.data.datasets import load
 
     recording = load("semedo_v1v2")
     regions = {"V1": recording["V1"], "V2": recording["V2"]}
-    bins = np.tile(np.arange(recording["V1"].n_time), recording["V1"].n_trials)  # class = time bin in the trial
-    sweeps = []
-    for seed in range(n_seeds):
-        sweep = run_neat_sweep(regions, V1V2_LAMBDAS, seed=seed, labels=bins, latent_dims=4,
-                               max_epochs=40 if quick else 100, progress=progress)
-        sweeps.append(sweep)
-        if seed == 0:
-            write_report(sweep, REPORTS / "v1v2", title="NEAT on macaque V1 -> V2 (semedo_v1v2, residual counts)",
-                         notes=["Samples are the 4000 (trial, bin) pairs; the 'class' of the displacement and of "
-                                "the linear probe is the time bin within the trial (0..9)."])
+    bins = np.tile(np.arange(recording["V1"].n_time), recording["V1"].n_trials)
+    return run_neat_sweep(regions, V1V2_LAMBDAS, seed=seed, labels=bins, latent_dims=4,
+                          max_epochs=40 if quick else 100, progress=progress)
+
+
+def _v1v2_rows(results: dict[str, Any], n_seeds: int, rows: list[Row]) -> None:
+    from neuralign.analysis.neat_experiment import write_report
+
+    sweeps = [results[f"v1v2 {seed}"] for seed in range(n_seeds)]
+    write_report(sweeps[0], REPORTS / "v1v2", title="NEAT on macaque V1 -> V2 (semedo_v1v2, residual counts)",
+                 notes=["Samples are the 4000 (trial, bin) pairs; the 'class' of the displacement and of "
+                        "the linear probe is the time bin within the trial (0..9)."])
     _sweep_rows("V1/V2", sweeps, rows)
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
+def plan(*, quick: bool, seeds: int | None) -> Plan:
+    """Tasks: the penalty timings, and per seed the digits, synthetic and V1/V2 sweeps (one torch thread each);
+    with the full run, the 95 % rule's dims and their sweeps. The reports are written by the combiner."""
     n_seeds = seeds or (1 if quick else 2)
-    rows: list[Row] = []
-    for perplexity in (None, 30.0):
-        times = penalty_milliseconds(repeats=(5 if quick else 20) if perplexity else (10 if quick else 50),
-                                     perplexity=perplexity)
-        mode = "global sigma" if perplexity is None else "perplexity 30"
-        rows.append(Row(method="SNE penalty", setting=f"B=1024, d=16, 2 threads, {mode}",
-                        metric="fwd+bwd ms (median)", mean=float(np.median(times)), std=float(sample_std(times)),
-                        n=len(times), seconds=float(np.sum(times)) / 1000, values=times))
-        progress(f"penalty ({mode}): median {np.median(times):.1f} ms")
-    with torch_threads(1):
-        _digits(quick, n_seeds, progress, rows)
-        _synthetic(quick, n_seeds, progress, rows)
-        _v1v2(quick, n_seeds, progress, rows)
-    return rows
+    tasks = [Task(f"penalty {_penalty_mode(p)}", penalty_run, {"perplexity": p, "quick": quick})
+             for p in (None, 30.0)]
+    for kind, function in (("digits", digits_run), ("synthetic", synthetic_run), ("v1v2", v1v2_run)):
+        tasks += [Task(f"{kind} {seed}", function, {"seed": seed, "quick": quick}, threads=1)
+                  for seed in range(n_seeds)]
+    if not quick:
+        tasks.append(Task("digits 95% rule", digits_rule_run, {"n_seeds": n_seeds}, threads=1))
+
+    def combine(results: dict[str, Any]) -> list[Row]:
+        rows: list[Row] = []
+        for perplexity in (None, 30.0):
+            times = results[f"penalty {_penalty_mode(perplexity)}"]
+            rows.append(Row(method="SNE penalty", setting=f"B=1024, d=16, 2 threads, {_penalty_mode(perplexity)}",
+                            metric="fwd+bwd ms (median)", mean=float(np.median(times)), std=float(sample_std(times)),
+                            n=len(times), seconds=float(np.sum(times)) / 1000, values=times))
+        _digits_rows(results, quick, n_seeds, rows)
+        _synthetic_rows(results, n_seeds, rows)
+        _v1v2_rows(results, n_seeds, rows)
+        return rows
+
+    return Plan(tasks, combine)
