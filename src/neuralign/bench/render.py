@@ -48,6 +48,8 @@ HEADLINE: tuple[HeadlineEntry, ...] = (
     HeadlineEntry("mmgpvae", "MM-GPVAE (Fourier prior)", "synthetic images", "recovery R2 behavior"),
     HeadlineEntry("neat", "NEAT", "(95% rule), lambda=1000", "consecutive sim. CKA"),
     HeadlineEntry("mmd", "neuralign / hyppo", "n=1000/group", "speed-up (x)"),
+    HeadlineEntry("sweep_lfads", "LFADS (defaults)", "", "co-bps"),
+    HeadlineEntry("sweep_lfads", "LFADS, PBT-selected", "", "co-bps"),
 )
 HEADLINE_START = "<!-- headline:start -->"
 HEADLINE_END = "<!-- headline:end -->"
@@ -252,6 +254,8 @@ def _seed_line(result: dict[str, Any]) -> str:
 
 
 def _command(result: dict[str, Any], json_name: str) -> str:
+    if result.get("command"):  # a result written by a script, not by `neuralign bench` (e.g. sweep_lfads)
+        return str(result["command"])
     flags = (" --quick" if result.get("quick") else "") + (
         f" --seed-set {result['seed_set']}" if result.get("seed_set") else "")
     return f"neuralign bench {result['benchmark']}{flags} --out benchmarks/{json_name}"
