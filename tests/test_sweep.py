@@ -212,3 +212,26 @@ def test_a_sweep_whose_driver_is_killed_resumes_and_keeps_every_finished_trial(t
     assert len(rows) == 2 and all(row["status"] == "done" and row["epochs"] == 6 for row in rows)
     kept = [json.loads(line) for line in finished[0].read_text().splitlines()]
     assert kept[:len(first)] == first  # the trial finished before the kill was not run again
+
+
+def test_figures_show_every_trial_and_the_lineage_only_when_pbt_copied_weights(tmp_path):
+    from neuralign.plot.sweep import save_sweep_figures
+
+    curves = {"a_00000": ([1, 2, 3, 3], [0.1, 0.2, 0.3, 0.25]), "a_00001": ([1, 2, 3, 2, 3], [0.0, 0.1, 0.1, 0.2, 0.3])}
+    save_sweep_figures(curves, [], "sv_bps", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metric_over_time.png"]
+    save_sweep_figures(curves, [("a_00001", "a_00000", 2)], "sv_bps", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metric_over_time.png", "pbt_lineage.png"]
+
+
+def test_pbt_perturbations_stay_inside_the_searched_ranges():
+    """Tune's PBT multiplies a continuous setting by 0.8 or 1.2 without bounds: a coordinated dropout of 0.45 could
+    become 0.54, then 0.65, ... 1.0, which LFADS refuses (the measured sweep reached 0.70 before this)."""
+    from neuralign.sweep import Clip
+
+    clip = Clip({"coordinated_dropout": {"uniform": [0.1, 0.5]}, "factor_dim": {"randint": [2, 8]},
+                 "dropout": {"choice": [0.1, 0.2]}})
+    assert clip({"coordinated_dropout": 0.6, "factor_dim": 9, "dropout": 0.2}) == {
+        "coordinated_dropout": 0.5, "factor_dim": 7, "dropout": 0.2}
+    assert clip({"coordinated_dropout": 0.05, "factor_dim": 2.4}) == {"coordinated_dropout": 0.1, "factor_dim": 2}
+    assert clip({"coordinated_dropout": 0.3}) == {"coordinated_dropout": 0.3}

@@ -274,10 +274,28 @@ def _scheduler(spec: SweepSpec, space: dict[str, Any]) -> Any:
         if options["perturbation_interval"] % spec.checkpoint_every:
             raise ValueError(f"scheduler.perturbation_interval: {options['perturbation_interval']} must be a "
                              f"multiple of checkpoint_every ({spec.checkpoint_every}): PBT copies checkpoints.")
-        return schedulers.PopulationBasedTraining(time_attr="epoch", hyperparam_mutations=space, **options)
+        return schedulers.PopulationBasedTraining(time_attr="epoch", hyperparam_mutations=space,
+                                                  custom_explore_fn=Clip(spec.search), **options)
     if name in ("asha", "async_hyperband"):
         return schedulers.ASHAScheduler(time_attr="epoch", **options)
     return schedulers.MedianStoppingRule(time_attr="epoch", **options)
+
+
+class Clip:
+    """PBT's explore step keeps each perturbed setting inside its searched range: Tune multiplies a continuous
+    value by 0.8 or 1.2 without bounds, which can leave the range and even the config's valid values (a dropout
+    of 1.0)."""
+
+    def __init__(self, search: dict[str, dict[str, list]]) -> None:
+        self.bounds = {name: (kind, values) for name, body in search.items() for kind, values in body.items()
+                       if kind in ("uniform", "loguniform", "randint")}
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        for name, (kind, (low, high)) in self.bounds.items():
+            if name in config:
+                value = min(max(config[name], low), high)
+                config[name] = int(min(round(value), high - 1)) if kind == "randint" else float(value)
+        return config
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, data: Any = None, address: str | None = None,

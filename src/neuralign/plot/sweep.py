@@ -12,11 +12,15 @@ from neuralign.plot._style import pyplot
 
 def metric_over_time(curves: dict[str, tuple[list[float], list[float]]], metric: str, *, ax: Any = None,
                      title: str | None = None) -> Any:
-    """One line per trial: ``curves[trial] = (epochs, values)`` in report order."""
+    """One line per trial: ``curves[trial] = (epochs, values)`` in report order; the line breaks where the epoch
+    does not advance (a trial restarted from an earlier checkpoint, or its final report of the kept weights)."""
     plt = pyplot()
     ax = ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
     for trial, (epochs, values) in curves.items():
-        ax.plot(epochs, values, marker=".", markersize=3, linewidth=1, label=trial)
+        x, y = np.asarray(epochs, dtype=float), np.asarray(values, dtype=float)
+        breaks = np.flatnonzero(np.diff(x) <= 0) + 1
+        ax.plot(np.insert(x, breaks, np.nan), np.insert(y, breaks, np.nan), marker=".", markersize=3, linewidth=1,
+                label=trial)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} per trial")
