@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from neuralign._checks import positive_int
 
-INSTALL = "pip install 'neuralign[scale]'  (Ray Tune: ray[tune]>=2.9)"
+INSTALL = "pip install 'neuralign[scale]'  (Ray Tune: ray[tune]>=2.60)"
 ADDRESS_TIMEOUT = 5.0  # seconds to wait for a cluster's port to answer
 
 
