@@ -67,6 +67,9 @@ def ray_session(*, address: str | None = None, num_cpus: int | None = None, what
         yield ray
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray runs its workers at nice 15; on a shared machine they then get a fraction of the CPU the same work gets
+    # in this process (bench align --quick took 2.2x longer on 2 workers than in one process, at load 10)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": worker_logs,
                                "configure_logging": True}
