@@ -39,7 +39,10 @@ def main() -> None:
     parser.add_argument("out", nargs="?", default="benchmarks/sweep_lfads.json")
     parser.add_argument("--datasets", default="monkey,nlb")
     parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--sweep-seconds", action="append", default=[], metavar="KEY=SECONDS",
+                        help="a finished sweep's wall time, for a rerun on its folder (which only restores it)")
     args = parser.parse_args()
+    recorded = {key: float(value) for key, value in (item.split("=") for item in args.sweep_seconds)}
     rows, seed = [], args.seed
     for key in args.datasets.split(","):
         label, data, behavior_metric = datasets()[key]
@@ -50,7 +53,7 @@ def main() -> None:
         started = time.perf_counter()
         run_sweep(SweepSpec(data=f"bench cosmooth {key}, seed {seed}: held-in units of the training trials", **SPEC),
                   folder, data=train.subset(units=heldin))
-        sweep_seconds = time.perf_counter() - started
+        sweep_seconds = recorded.get(key, time.perf_counter() - started)
         selected = load_model(folder / "best_model.pt")
 
         def pbt_selected(train_part, test_part, **_):

@@ -167,7 +167,7 @@ def test_pbt_sweep_writes_a_table_the_best_model_and_figures(small, tmp_path):
     best = next(row for row in rows if row["selected"])
     assert best["sv_bps"] == max(row["sv_bps"] for row in rows)
     table = json.loads((tmp_path / "results.json").read_text())
-    assert [row["trial"] for row in table] == [row["trial"] for row in rows]
+    assert [row["trial"] for row in table] == [row["trial"] for row in rows] == sorted(row["trial"] for row in rows)
     assert (tmp_path / "results.csv").read_text().splitlines()[0].startswith("trial,status,learning_rate,")
     model = load_model(tmp_path / "best_model.pt")
     assert model.config.learning_rate == pytest.approx(best["learning_rate"])

@@ -362,6 +362,7 @@ def write_outputs(grid: Any, spec: SweepSpec, out: Path, progress: Callable[[str
                      metric: last.get(metric), f"best {metric}": (max if mode == "max" else min)(values, default=None),
                      "epochs": last.get("epoch"), "val_loss": last.get("val_loss"),
                      "seconds": last.get("time_total_s"), "error": str(result.error) if result.error else ""})
+    rows.sort(key=lambda row: row["trial"])  # trial order (Tune's order differs after a restore): ties go to the first
     finished = [row for row in rows if row["status"] == "done" and row[metric] is not None]
     if not finished:
         raise RuntimeError(f"every trial failed; the first error: {rows[0]['error'] if rows else 'no trial ran'}")
