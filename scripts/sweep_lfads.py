@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def main() -> None:
         rows.append(Row.from_values("LFADS, PBT-selected", setting, "selected sv_bps (sample validation)",
                                     [best["sv_bps"]], 0.0))
     result = {"benchmark": "sweep_lfads", "quick": False, "seed_set": "reporting",
-              "command": f"python scripts/sweep_lfads.py {args.out}", "search": SPEC,
+              "command": "python scripts/sweep_lfads.py " + " ".join(sys.argv[1:]), "search": SPEC,
               "rows": [row.__dict__ for row in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
