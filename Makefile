@@ -13,7 +13,8 @@ $(BIN)/python:
 	$(BIN)/pip install -q torch==2.13.0
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e ".[test]"
+	# scale: Ray Tune, for `neuralign sweep`, `bench --workers` and the tests marked `ray` (each under 60 s)
+	$(BIN)/pip install -q -e ".[test,scale]"
 	# nlb-tools, the reference of tests/metrics/test_cosmoothing.py, without its dependencies: 0.0.4 declares
 	# pandas<=1.3.4, which has no wheel for Python 3.11 and does not build against NumPy 2, while the module the
 	# tests use (nlb_tools.evaluation) imports only numpy, h5py, scipy and scikit-learn, all installed above.

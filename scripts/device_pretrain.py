@@ -50,7 +50,7 @@ def main() -> None:
             results.append(job.result())
             with partial.open("a") as file:
                 file.write(json.dumps(results[-1]) + "\n")
-    rows = pretrain.rows_of(results, describe_seeds(seed_set, seeds), quick=False)
+    rows = pretrain.rows_of(results, describe_seeds(seed_set, seeds), quick=False)  # = the plan's combine
     print(format_table(rows))
     result = {"benchmark": "pretrain", "quick": False, "seed_set": seed_set, "rows": [asdict(r) for r in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment(),

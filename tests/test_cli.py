@@ -109,15 +109,21 @@ def test_bench_mnist_option_names_the_argument(tmp_path):
 
 def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     from neuralign import bench
-    from neuralign.bench import Row
+    from neuralign.bench import Plan, Row, Task
 
-    def fake_run(*, quick, seeds, progress):
+    def score(seed, progress):
         progress("running")
-        return [Row.from_values("m", "s", "r2", [1.0, 3.0], [0.5, 0.5])]
+        return 1.0 + 2 * seed
+
+    def fake_plan(*, quick, seeds):
+        def combine(results):
+            return [Row.from_values("m", "s", "r2", list(results.values()), [0.5, 0.5])]
+
+        return Plan([Task(f"seed {seed}", score, {"seed": seed}) for seed in range(seeds)], combine)
 
     import types
 
-    module = types.SimpleNamespace(run=fake_run)
+    module = types.SimpleNamespace(plan=fake_plan)
     monkeypatch.setitem(bench.BENCHMARKS, "fake", "fake_bench_module")
     monkeypatch.setitem(__import__("sys").modules, "fake_bench_module", module)
     out = tmp_path / "b.json"
@@ -129,27 +135,31 @@ def test_bench_writes_json_in_the_documented_layout(tmp_path, monkeypatch):
     assert set(row) >= {"method", "setting", "metric", "mean", "std", "n", "seconds"}
     assert row["mean"] == 2.0 and row["std"] == pytest.approx(np.sqrt(2)) and row["n"] == 2  # sample std, ddof = 1
     assert saved["std"] == "sample standard deviation over the runs (ddof = 1)"
-    assert "torch" in saved["env"]
+    assert "torch" in saved["env"] and saved["execution"]["workers"] is None
+    assert saved["execution"]["wall_seconds"] > 0
 
 
 def test_bench_seed_set_reaches_benchmarks_that_take_it(tmp_path, monkeypatch):
     import types
 
     from neuralign import bench
-    from neuralign.bench import Row
+    from neuralign.bench import Plan, Row
 
     seen = []
 
-    def with_seed_sets(*, quick, seeds, progress, seed_set="reporting"):
+    def rows(results):
+        return [Row.from_values("m", "s", "r2", [1.0], 0.5)]
+
+    def with_seed_sets(*, quick, seeds, seed_set="reporting"):
         seen.append(seed_set)
-        return [Row.from_values("m", "s", "r2", [1.0], 0.5)]
+        return Plan([], rows)
 
-    def without(*, quick, seeds, progress):
-        return [Row.from_values("m", "s", "r2", [1.0], 0.5)]
+    def without(*, quick, seeds):
+        return Plan([], rows)
 
-    for name, run in (("fake_sets", with_seed_sets), ("fake_plain", without)):
+    for name, plan in (("fake_sets", with_seed_sets), ("fake_plain", without)):
         monkeypatch.setitem(bench.BENCHMARKS, name, f"{name}_module")
-        monkeypatch.setitem(__import__("sys").modules, f"{name}_module", types.SimpleNamespace(run=run))
+        monkeypatch.setitem(__import__("sys").modules, f"{name}_module", types.SimpleNamespace(plan=plan))
     out = tmp_path / "b.json"
     result = runner.invoke(app, ["bench", "fake_sets", "--seed-set", "tuning", "--out", str(out)])
     assert result.exit_code == 0, result.output

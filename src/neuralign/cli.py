@@ -28,6 +28,9 @@ app.command("compare")(_compare)
 from neuralign.cli_snapshots import snapshots_app  # noqa: E402  (population dynamics from snapshots)
 
 app.add_typer(snapshots_app, name="snapshots")
+from neuralign.cli_sweep import sweep as _sweep  # noqa: E402  (searches on Ray Tune, the extra neuralign[scale])
+
+app.command("sweep")(_sweep)
 
 
 FORCE_HELP = "overwrite an existing output that another command (or another run) wrote"
@@ -357,8 +360,13 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
           mnist: Optional[Path] = typer.Option(None, "--mnist",
                                                help="mnist.npz for the *-mnist benchmarks (default: the shared "
                                                     "copy ../shared/data/mnist/mnist.npz beside the repository)"),
+          workers: Optional[int] = typer.Option(None, help="run the independent (seed, method) tasks on this many "
+                                                "Ray workers (needs neuralign[scale]); the figures are the same"),
+          address: Optional[str] = typer.Option(None, help="a Ray cluster to run them on (HOST:PORT, ray://HOST:PORT "
+                                                "or auto; default: a local one)"),
+          threads: Optional[int] = typer.Option(None, help="torch threads of every task (default: this process's)"),
           force: bool = typer.Option(False, help=FORCE_HELP)) -> None:
-    """Run a benchmark: prints a table and writes JSON."""
+    """Run a benchmark: prints a table and writes JSON (finished tasks are kept in OUT.partial for a rerun)."""
     with reported():
         if out is not None:
             from neuralign._outputs import _json
@@ -373,7 +381,8 @@ def bench(name: str = typer.Argument(..., help="benchmark name, e.g. vae"),
         if name not in BENCHMARKS:
             raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
         run_benchmark(name, quick=quick, seeds=seeds, out=str(out) if out else None, seed_set=seed_set,
-                      mnist=str(mnist) if mnist is not None else None)
+                      mnist=str(mnist) if mnist is not None else None,
+                      workers=workers, address=address, threads=threads)
     if out is not None:
         typer.echo(f"wrote {out}", err=True)
 

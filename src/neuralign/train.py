@@ -16,6 +16,7 @@ over processes, rank 0 alone showing progress and writing checkpoints (see that 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -23,7 +24,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -34,8 +35,8 @@ from neuralign._checks import describe, fraction, one_of, positive_float, positi
 from neuralign.distributed import (DistributedContext, all_reduce_sums, check_batch_size, check_device,
                                    current_context, distributed_context, same_in_every_process, shard, wrap_loss)
 
-__all__ = ["History", "NonFiniteLossError", "TrainConfig", "distributed_context", "resolve_device", "split_sessions",
-           "train"]
+__all__ = ["History", "NonFiniteLossError", "TrainConfig", "distributed_context", "epoch_hook", "resolve_device",
+           "split_sessions", "train"]
 
 LR_SCHEDULES = ("constant", "cosine")  # see TrainConfig.lr_schedule
 CHECKPOINT_FORMAT = "neuralign.train_checkpoint"
@@ -151,6 +152,23 @@ class History:
         stopped = ", stopped early" if self.stopped_early else ""
         return (f"{epochs}{stopped}: kept epoch {self.best_epoch + 1}, the best validation loss "
                 f"{self.best_val_loss:.4g}")
+
+
+_EPOCH_HOOKS: list[Callable[[int, History], None]] = []
+
+
+@contextlib.contextmanager
+def epoch_hook(hook: Callable[[int, History], None]) -> Iterator[None]:
+    """Inside the block, every ``train`` call runs ``hook(epoch, history)`` after each epoch (after its checkpoint
+    and its own ``callback``): how a caller that only holds an Estimator (``fit`` runs the loop) follows its
+    training, e.g. a sweep reporting each epoch to Ray Tune."""
+    if not callable(hook):
+        raise TypeError(f"hook: expected a function (epoch, history) -> None, got {describe(hook)}.")
+    _EPOCH_HOOKS.append(hook)
+    try:
+        yield
+    finally:
+        _EPOCH_HOOKS.remove(hook)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -288,6 +306,8 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
         resumed = _load_checkpoint(config.checkpoint_path, module, optimizer, device)
         if resumed is not None:
             history, best_state, bad_epochs, start_epoch = resumed
+            for group in optimizer.param_groups:  # this run's settings, e.g. a rate a PBT sweep perturbed
+                group["lr"], group["weight_decay"] = config.learning_rate, config.weight_decay
             if use_validation and bad_epochs >= config.patience:  # the checkpointed run had stopped early
                 history.stopped_early, start_epoch = True, max(start_epoch, config.max_epochs)
         same_in_every_process("checkpoint_path", start_epoch, context,
@@ -333,6 +353,8 @@ def train(module: torch.nn.Module, loss_fn: LossFunction, sessions: Sequence[Bat
             _save_checkpoint(config.checkpoint_path, module, optimizer, history, best_state, bad_epochs, epoch + 1)
         if callback is not None:
             callback(epoch, history)
+        for hook in list(_EPOCH_HOOKS):
+            hook(epoch, history)
         if stop:
             break
     progress.close()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neuralign.bench import align as bench_align
+from neuralign.bench import benchmark_rows
 
 
 def test_small_session_is_40_trials_of_7_bins_and_4_conditions():
@@ -41,9 +42,13 @@ def test_results_give_rates_margins_and_keep_runs_in_order():
     class Aligner:
         report_ = Report()
 
+    summary = bench_align.report_summary(Aligner())
+    assert summary == {"margin": 1.5, "kind": "z", "mirror": 1.0}
+    Report.labelled = 8
+    assert bench_align.report_summary(Aligner()) is None  # a labelled choice has no unsupervised margin
     results = bench_align._Results()
-    results.add("dynamics (default)", "pair", 80.0, 10.0, Aligner())
-    results.add("dynamics (default)", "pair", -250.0, 12.0, Aligner())
+    results.add("dynamics (default)", "pair", 80.0, 10.0, summary)
+    results.add("dynamics (default)", "pair", -250.0, 12.0, summary)
     rows = {row.metric: row for row in results.rows("tuning seeds 0-1")}
     assert rows["velocity R2 %"].values == [80.0, -250.0]
     assert rows["right-map rate (R2 >= 75 %)"].values == [1.0, 0.0]
@@ -51,29 +56,30 @@ def test_results_give_rates_margins_and_keep_runs_in_order():
     assert "tuning seeds 0-1" in rows["margin"].setting
 
 
-def test_a_checkpoint_resumes_after_the_finished_seeds_and_refuses_another_run(tmp_path):
+def test_a_checkpoint_resumes_after_the_finished_tasks_and_refuses_another_run(tmp_path):
     import json
 
-    results = bench_align._Results()
-    results.add("dynamics (default)", "pair", 80.0, 10.0)
+    plan = bench_align.plan(quick=True, seeds=1, seed_set="tuning")
+    assert [task.key for task in plan.tasks] == ["seed 0 pair", "seed 0 same units", "seed 0 small"]
     checkpoint = tmp_path / "align.json.partial"
-    key = {"quick": True, "seed_set": "tuning", "seeds": [0]}
-    checkpoint.write_text(json.dumps({"key": key, "done": [0], "runs": results.state()}))
+    done = {task.key: [["dynamics (default)", 80.0 + index, 10.0, None]] for index, task in enumerate(plan.tasks)}
+    checkpoint.write_text(json.dumps({"identity": plan.identity, "results": done}))
     messages = []
-    rows = bench_align.run(quick=True, seeds=1, progress=messages.append, seed_set="tuning", checkpoint=checkpoint)
-    assert [row.values for row in rows if row.metric == "velocity R2 %"] == [[80.0]]  # nothing refitted
-    assert "seeds [0] done" in messages[0]
+    rows = benchmark_rows("align", quick=True, seeds=1, progress=messages.append, seed_set="tuning",
+                          checkpoint=checkpoint)
+    assert [row.values for row in rows if row.metric == "velocity R2 %"] == [[80.0], [81.0], [82.0]]  # no refit
+    assert "3 of 3 tasks done" in messages[0]
     with pytest.raises(ValueError, match="checkpoint: .* holds another run"):
-        bench_align.run(quick=True, seeds=1, progress=messages.append, seed_set="reporting", checkpoint=checkpoint)
+        benchmark_rows("align", quick=True, seeds=1, progress=messages.append, seed_set="reporting",
+                       checkpoint=checkpoint)
 
 
 @pytest.mark.slow
 def test_quick_alignment_benchmarks_run_end_to_end():
-    rows = bench_align.run(quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")
+    rows = benchmark_rows("align", quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")
     methods = {row.method for row in rows}
     assert {"dynamics (default)", "no alignment (source read-in)", "target-behaviour read-in (labels)"} <= methods
     assert any(row.metric == "margin" for row in rows)
-    from neuralign.bench import align_timing
-
-    timing = align_timing.run(quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")
+    timing = benchmark_rows("align-timing", quick=True, seeds=1, progress=lambda message: None,
+                            seed_set="tuning")
     assert {row.metric for row in timing} >= {"fit seconds (wall)", "alignment seconds (wall)"}

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from neuralign.bench import BENCHMARKS, cosmooth, describe_seeds, seed_values
+from neuralign.bench import BENCHMARKS, benchmark_rows, cosmooth, describe_seeds, seed_values
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_run_reports_rows_per_method_and_skips_missing_ones(cases, monkeypatch):
     monkeypatch.setattr(cosmooth, "METHODS", {"smoothing + GLM": cosmooth.smoothing, "not yet": missing,
                                               "smoothing again": cosmooth.smoothing})
     messages: list[str] = []
-    rows = cosmooth.run(quick=True, seeds=2, progress=messages.append, seed_set="tuning")
+    rows = benchmark_rows("cosmooth", quick=True, seeds=2, progress=messages.append, seed_set="tuning")
     assert any("not yet skipped" in message for message in messages)
     assert {row.method for row in rows} == {"smoothing + GLM", "smoothing again"}
     assert {row.metric for row in rows if row.method == "smoothing + GLM"} == {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuralign.bench import BENCHMARKS, pretrain
+from neuralign.bench import BENCHMARKS, execute, pretrain
 from neuralign.data.datasets import load
 
 TINY = dict(patch_size=8, d_model=16, n_heads=2, encoder_layers=1, decoder_layers=1, max_epochs=2, batch_size=16,
@@ -50,7 +50,9 @@ def test_run_gives_every_row_of_the_protocol(small_sessions, monkeypatch):
     original = pretrain.settings
     monkeypatch.setattr(pretrain, "settings", lambda seed, quick, **extra: {**original(seed, quick, **extra), **TINY})
     messages: list[str] = []
-    rows = pretrain.run(quick=True, seeds=1, progress=messages.append, seed_set="tuning")
+    plan = pretrain.plan(quick=True, seeds=1, seed_set="tuning")
+    assert [task.key for task in plan.tasks] == ["seed 0 K070217", "seed 0 synthetic"]
+    rows = execute(plan, progress=messages.append)
     methods = {"from scratch", "pretrained + decoder", "pretrained + context tuning + decoder",
                "pretrained + fine-tuning", "PCA + logistic"}
     accuracy = [row for row in rows if row.metric == "cue accuracy %" and "target K070217" in row.setting]

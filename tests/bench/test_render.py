@@ -120,6 +120,8 @@ def test_page_groups_rows_by_setting_in_json_order():
     assert page.index("## Margin against outcome") > page.index("| m3 | runner-up is a mirror")
     without = render.render_page(_result(rows[:3], quick=True))
     assert "## Margin" not in without and "Quick run: yes" in without and "--quick --out" in without
+    scripted = render.render_page({**_result(rows[:3]), "command": "python scripts/sweep_lfads.py out.json"})
+    assert "Written by `python scripts/sweep_lfads.py out.json`" in scripted and "neuralign bench" not in scripted
 
 
 def test_headline_keeps_the_selected_rows_and_skips_missing_ones(tmp_path):

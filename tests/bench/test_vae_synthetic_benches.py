@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuralign.bench import align_synthetic, vae
+from neuralign.bench import align_synthetic, benchmark_rows, vae
 from neuralign.models import LFADS, SeqVAE
 
 TINY = {"max_epochs": 3, "read_in_dim": 8, "kl_warmup_epochs": 1}
@@ -26,7 +26,7 @@ class TinyLFADS(LFADS):
 def test_vae_benchmark_rows_and_plausible_figures(monkeypatch):
     monkeypatch.setattr(vae, "MODELS", {"SeqVAE": (TinySeqVAE, "latent_dim"), "LFADS": (TinyLFADS, "factor_dim")})
     messages = []
-    rows = vae.run(quick=True, seeds=1, progress=messages.append, seed_set="tuning")
+    rows = benchmark_rows("vae", quick=True, seeds=1, progress=messages.append, seed_set="tuning")
     table = {(row.method, row.metric): row for row in rows}
     for name in ("SeqVAE", "LFADS"):
         for metric in ("velocity R2 %", "velocity RMSE", "bits/spike (recon.)", "fit seconds"):
@@ -36,12 +36,15 @@ def test_vae_benchmark_rows_and_plausible_figures(monkeypatch):
         assert -1 <= table[(name, "latent recovery R2")].mean <= 1
     linear = table[("PCA(8)+ridge", "velocity R2 %")].mean  # deterministic: README of the data, about 55 %
     assert 35 < linear < 75
-    assert len(messages) == 4 and messages[0].startswith("SeqVAE seed 0: R2")
+    fits = [message for message in messages if not message.startswith("task ")]
+    assert len(fits) == 4 and fits[0].startswith("SeqVAE seed 0: R2")
+    assert sum(message.startswith("task ") for message in messages) == 4  # one line per finished task
 
 
 @pytest.mark.slow
 def test_align_synthetic_quick_rows_and_ranges():
-    rows = align_synthetic.run(quick=True, seeds=1, progress=lambda message: None, seed_set="tuning")
+    rows = benchmark_rows("align-synthetic", quick=True, seeds=1, progress=lambda message: None,
+                          seed_set="tuning")
     table = {(row.method, row.metric): row for row in rows}
     ceiling = table[("source model on held-out source trials (no alignment needed)", "aligned latent recovery R2")]
     assert 0.5 < ceiling.mean <= 1

@@ -1,10 +1,12 @@
 """Benchmarks, one module per benchmark, run by ``neuralign bench NAME``.
 
-Each benchmark module defines ``run(*, quick: bool, seeds: int, progress) -> list[Row]``; one that keeps
-tuning and reporting seeds apart (DESIGN.md "Seeds") also takes ``seed_set`` ("tuning": seeds 0, 1, ...;
-"reporting": 100, 101, ...). The runner here times nothing itself: rows carry their own ``seconds``. Output JSON: ``{"benchmark": NAME, "rows": [{"method",
-"setting", "metric", "mean", "std", "n", "seconds", "values"}], "env": {...}}``; ``std`` is the sample standard
-deviation over the runs (ddof = 1).
+Each benchmark module defines ``plan(*, quick: bool, seeds: int | None) -> Plan``: its independent units of
+work (tasks: one (seed, method) fit and its scores, say) and a combiner of their results into rows (``bench._plan``);
+one that keeps tuning and reporting seeds apart (DESIGN.md "Seeds") also takes ``seed_set`` ("tuning": seeds 0,
+1, ...; "reporting": 100, 101, ...). The tasks run one after another, or spread over Ray workers (``--workers``),
+with the same figures. Rows carry their own ``seconds``; the JSON's ``execution`` holds the whole run's wall time.
+Output JSON: ``{"benchmark": NAME, "rows": [{"method", "setting", "metric", "mean", "std", "n", "seconds",
+"values"}], "execution": {...}, "env": {...}}``; ``std`` is the sample standard deviation over the runs (ddof = 1).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from neuralign._atomic import atomic_path
 from neuralign._checks import one_of, positive_int
+from neuralign.bench._plan import Plan, Task, execute, run_whole  # noqa: F401  (the benchmarks' plans)
 
 BENCHMARKS = {"vae": "neuralign.bench.vae", "align": "neuralign.bench.align",
               "align-synthetic": "neuralign.bench.align_synthetic",
@@ -136,46 +139,89 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, out: str | None = None,
-                  progress: Callable[[str], None] | None = None, seed_set: str | None = None,
-                  mnist: str | None = None) -> dict[str, Any]:
-    """Run benchmark ``name``, print its table, write JSON to ``out`` (atomically) and return the result.
+def _entry(module: Any) -> Callable[..., Any]:
+    """A benchmark module's ``plan`` (tasks + combiner), or its ``run`` for a benchmark not yet split into tasks
+    (it then runs as one task: ``--workers`` gives it one worker)."""
+    return module.plan if hasattr(module, "plan") else module.run
 
-    ``seed_set``: "tuning" or "reporting", for benchmarks whose ``run`` takes it (None: the benchmark's default).
-    ``mnist``: the MNIST file (mnist.npz) for benchmarks whose ``run`` takes it (None: their default, the shared
-    copy ``neuralign.data.mnist.DEFAULT_MNIST``).
-    """
-    if name not in BENCHMARKS:
-        raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
-    if seeds is not None:
-        positive_int("seeds", seeds)
-    module = importlib.import_module(BENCHMARKS[name])
-    options = {}
-    parameters = inspect.signature(module.run).parameters
+
+def _plan_options(name: str, module: Any, seed_set: str | None, mnist: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    parameters = inspect.signature(_entry(module)).parameters
     if seed_set is None and "seed_set" in parameters:  # record the benchmark's default seed set in the JSON
         seed_set = parameters["seed_set"].default
     if seed_set is not None:
         one_of("seed_set", seed_set, tuple(SEED_SETS))
-        if "seed_set" not in inspect.signature(module.run).parameters:
+        if "seed_set" not in parameters:
             raise ValueError(f"seed_set: benchmark {name!r} has a single seed set (seeds 0, 1, ...); "
                              "run it without a seed set.")
         options["seed_set"] = seed_set
     if mnist is not None:
-        if "mnist" not in inspect.signature(module.run).parameters:
+        if "mnist" not in parameters:
             raise ValueError(f"mnist: benchmark {name!r} does not use MNIST; the MNIST benchmarks are "
                              f"{sorted(n for n in BENCHMARKS if n.endswith('-mnist'))}.")
         from neuralign.data.mnist import mnist_path
 
         mnist_path(mnist, argument="mnist")  # a missing file fails before any work
-    checkpoint = None  # long benchmarks save finished seeds beside the output and resume from them
-    if out and "checkpoint" in inspect.signature(module.run).parameters:
-        checkpoint = Path(f"{out}.partial")
-    say = progress or (lambda message: print(message, file=sys.stderr, flush=True))
-    resume = {} if checkpoint is None else {"checkpoint": checkpoint}
-    data = {} if mnist is None else {"mnist": str(mnist)}
-    rows = module.run(quick=quick, seeds=seeds, progress=say, **options, **resume, **data)
+        options["mnist"] = str(mnist)
+    return options
+
+
+def benchmark_rows(name: str, *, quick: bool = False, seeds: int | None = None, seed_set: str | None = None,
+                   progress: Callable[[str], None] | None = None, workers: int | None = None,
+                   address: str | None = None, threads: int | None = None,
+                   checkpoint: Path | None = None, mnist: str | None = None) -> list[Row]:
+    """The rows of benchmark ``name``: its plan's tasks run here or (``workers``) on Ray, then combined.
+
+    ``seed_set``: "tuning" or "reporting", for benchmarks that keep them apart (None: the benchmark's default).
+    ``workers``: run the independent (seed, method) tasks as Ray tasks, at most that many at once, on a local
+    cluster or on the one at ``address``; the figures are the same as in this process (see ``bench._plan``).
+    ``threads``: torch threads of every task (default: this process's). ``checkpoint``: save finished tasks
+    there and resume from them (benchmarks whose results are plain values). ``mnist``: the MNIST file
+    (mnist.npz) for the benchmarks that take it (None: their default, ``neuralign.data.mnist.DEFAULT_MNIST``).
+    """
+    return execute(_plan(name, quick, seeds, seed_set, mnist), progress=progress or _say, workers=workers,
+                   address=address, threads=threads, checkpoint=checkpoint)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _plan(name: str, quick: bool, seeds: int | None, seed_set: str | None, mnist: str | None) -> Plan:
+    if name not in BENCHMARKS:
+        raise ValueError(f"name: unknown benchmark {name!r}; available: {sorted(BENCHMARKS)}.")
+    if seeds is not None:
+        positive_int("seeds", seeds)
+    module = importlib.import_module(BENCHMARKS[name])
+    options = _plan_options(name, module, seed_set, mnist)
+    if hasattr(module, "plan"):
+        return module.plan(quick=quick, seeds=seeds, **options)
+    return Plan([Task("all", run_whole, {"module": BENCHMARKS[name], "quick": quick, "seeds": seeds, **options})],
+                _whole_rows)
+
+
+def _whole_rows(results: dict[str, Any]) -> list[Row]:
+    return results["all"]
+
+
+def run_benchmark(name: str, *, quick: bool = False, seeds: int | None = None, out: str | None = None,
+                  progress: Callable[[str], None] | None = None, seed_set: str | None = None,
+                  workers: int | None = None, address: str | None = None,
+                  threads: int | None = None, mnist: str | None = None) -> dict[str, Any]:
+    """Run benchmark ``name`` (see :func:`benchmark_rows`), print its table, write JSON to ``out`` (atomically;
+    finished tasks are saved beside it, ``out.partial``, and a rerun resumes from them) and return the result."""
+    checkpoint = Path(f"{out}.partial") if out else None
+    started = time.perf_counter()
+    rows = benchmark_rows(name, quick=quick, seeds=seeds, seed_set=seed_set, progress=progress, workers=workers,
+                          address=address, threads=threads, checkpoint=checkpoint, mnist=mnist)
+    module = importlib.import_module(BENCHMARKS[name])
+    recorded = _plan_options(name, module, seed_set, None).get("seed_set")
+    options = {"seed_set": recorded} if recorded is not None else {}
     result = {"benchmark": name, "quick": quick, **options, "rows": [asdict(r) for r in rows],
-              "std": "sample standard deviation over the runs (ddof = 1)", "env": environment()}
+              "std": "sample standard deviation over the runs (ddof = 1)",
+              "execution": {"workers": workers, "address": address, "wall_seconds": time.perf_counter() - started},
+              "env": environment()}
     print(format_table(rows))
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder

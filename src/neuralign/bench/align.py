@@ -25,23 +25,21 @@ relation of its runner-up are kept too (rows "margin" for a paired z over target
 a relative difference of scores that are not sums over trials, and "runner-up is a mirror"), so that the margin
 can be set against right and wrong runs. Seeds: ``seed_set`` "reporting" (100, 101, ...; the default) or "tuning" (0, 1, ...).
 
-A full run takes hours on 2 cores; with a ``checkpoint`` path the runs of every finished model seed are saved there
-(atomically) and a rerun with the same seeds and options continues after the last finished seed.
+A full run takes hours on 2 cores: one task per (model seed, setting) (``plan``), spread over Ray workers with
+``--workers``; with an output file the finished tasks are saved beside it and a rerun with the same seeds and
+options continues with the others.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from neuralign._atomic import atomic_path
 from neuralign.align import (AdversarialMatching, ConditionAverageReadIn, DynamicsMatching, ERDiff, MMDMatching,
                              MomentMatching, NoAlignment, NoMAD, SinkhornMatching, TargetBehaviorReadIn)
-from neuralign.bench import Row, describe_seeds, seed_values
+from neuralign.bench import Plan, Row, Task, describe_seeds, seed_values
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.metrics import r2_percent
@@ -124,23 +122,16 @@ class _Results:
     def __init__(self) -> None:
         self.runs: dict[tuple[str, str], dict[str, list[float]]] = {}
 
-    def add(self, method: str, setting: str, r2: float, seconds: float, aligner: Any = None) -> None:
+    def add(self, method: str, setting: str, r2: float, seconds: float, report: dict[str, Any] | None = None) -> None:
+        """One run; ``report``: the unsupervised aligner's margin summary (:func:`report_summary`), if any."""
         entry = self.runs.setdefault((method, setting), {"r2": [], "seconds": [], "margin": [], "mirror": [],
                                                          "kind": []})
         entry["r2"].append(r2)
         entry["seconds"].append(seconds)
-        report = getattr(aligner, "report_", None)
-        if report is not None and not report.labelled:
-            entry["margin"].append(min(report.margin, 1e6))
-            entry["kind"].append(report.margin_kind)
-            entry["mirror"].append(float(report.runner_up is not None
-                                         and report.relations[report.runner_up] == "mirror"))
-
-    def state(self) -> list[list[Any]]:
-        return [[method, setting, entry] for (method, setting), entry in self.runs.items()]
-
-    def restore(self, state: list[list[Any]]) -> None:
-        self.runs = {(method, setting): entry for method, setting, entry in state}
+        if report is not None:
+            entry["margin"].append(report["margin"])
+            entry["kind"].append(report["kind"])
+            entry["mirror"].append(report["mirror"])
 
     def rows(self, seeds: str) -> list[Row]:
         rows = []
@@ -171,66 +162,67 @@ def _fit(cls: type, settings: dict[str, Any], model: LFADS, source: TrialData, a
     return aligner, time.perf_counter() - started
 
 
-def _resume(checkpoint: Path | None, key: dict[str, Any], results: _Results,
-            progress: Callable[[str], None]) -> list[int]:
-    """The model seeds a checkpoint of the same run already holds (their runs restored into ``results``)."""
-    if checkpoint is None or not checkpoint.exists():
-        return []
-    saved = json.loads(checkpoint.read_text())
-    if saved.get("key") != key:
-        raise ValueError(f"checkpoint: {checkpoint} holds another run ({saved.get('key')}), not {key}; "
-                         "remove it or choose another output.")
-    results.restore(saved["runs"])
-    progress(f"resuming from {checkpoint}: seeds {saved['done']} done")
-    return list(saved["done"])
+def report_summary(aligner: Any) -> dict[str, Any] | None:
+    """An unsupervised aligner's report as plain values: its margin (capped at 1e6), the margin's kind and whether
+    the runner-up is a mirror; None for an aligner without a report or with a labelled one."""
+    report = getattr(aligner, "report_", None)
+    if report is None or report.labelled:
+        return None
+    return {"margin": min(report.margin, 1e6), "kind": report.margin_kind,
+            "mirror": float(report.runner_up is not None and report.relations[report.runner_up] == "mirror")}
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
-        seed_set: str = "reporting", checkpoint: Path | None = None) -> list[Row]:
-    seed_list = seed_values(seed_set, seeds or (1 if quick else 5))
+def setting_run(seed: int, setting: str, quick: bool, progress: Callable[[str], None]) -> list[list[Any]]:
+    """One model seed in one setting: the LFADS fit, then every aligner of the setting; per run
+    ``[method, velocity R2 %, seconds, report summary or None]`` in run order."""
     methods = _methods(quick)
-    settings = ("pair", "same units", "small") if quick else SETTINGS
-    results = _Results()
-    key = {"quick": quick, "seed_set": seed_set, "seeds": seed_list}
-    done = _resume(checkpoint, key, results, progress)
-    for seed in seed_list:
-        if seed in done:
+    runs: list[list[Any]] = []
+    source, align, evaluation = scenario(setting, seed)
+    started = time.perf_counter()
+    model = LFADS(seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(source)
+    progress(f"seed {seed} {setting}: LFADS fitted in {time.perf_counter() - started:.1f} s")
+    if setting == "same units":
+        runs.append(["no alignment (source read-in)",
+                     r2_percent(evaluation.behavior, model.predict_behavior(evaluation)), 0.0, None])
+    names = list(methods) if setting in ("pair", "small") else OTHER_SETTINGS
+    if setting == "small":
+        names = [name for name in names if "(labels)" not in name]
+    for name in names:
+        cls, options = methods[name]
+        labelled = LABELLED if "labels)" in name and "(labels)" not in name else None
+        if labelled is not None and align.n_trials < labelled:
             continue
-        for setting in settings:
-            source, align, evaluation = scenario(setting, seed)
-            started = time.perf_counter()
-            model = LFADS(seed=seed, verbose=False, max_epochs=60 if quick else 400).fit(source)
-            progress(f"seed {seed} {setting}: LFADS fitted in {time.perf_counter() - started:.1f} s")
-            if setting == "same units":
-                results.add("no alignment (source read-in)", setting,
-                            r2_percent(evaluation.behavior, model.predict_behavior(evaluation)), 0.0)
-            names = list(methods) if setting in ("pair", "small") else OTHER_SETTINGS
-            if setting == "small":
-                names = [name for name in names if "(labels)" not in name]
-            for name in names:
-                cls, options = methods[name]
-                labelled = LABELLED if "labels)" in name and "(labels)" not in name else None
-                if labelled is not None and align.n_trials < labelled:
-                    continue
-                aligner, seconds = _fit(cls, options, model, source, align, seed, labelled)
-                r2 = r2_percent(evaluation.behavior, aligner.predict_behavior(evaluation))
-                results.add(name, setting, r2, seconds, aligner)
-                progress(f"seed {seed} {setting} {name}: R2 {r2:.1f} %, {seconds:.1f} s" + _margin(aligner))
-                if name == DEFAULT and setting == "pair":  # the right-map rate over model x aligner seeds
-                    every = f"{DEFAULT}, {ALIGNER_SEEDS} aligner seeds per model"
-                    results.add(every, setting, r2, seconds, aligner)
-                    for extra in range(1, 2 if quick else ALIGNER_SEEDS):
-                        again, seconds = _fit(cls, options, model, source, align, 1000 + 10 * seed + extra)
-                        r2 = r2_percent(evaluation.behavior, again.predict_behavior(evaluation))
-                        results.add(every, setting, r2, seconds, again)
-                        progress(f"seed {seed} pair default, aligner seed {1000 + 10 * seed + extra}: R2 {r2:.1f} %"
-                                 + _margin(again))
-        if checkpoint is not None:
-            done.append(seed)
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(checkpoint) as temporary:
-                temporary.write_text(json.dumps({"key": key, "done": done, "runs": results.state()}))
-    return results.rows(describe_seeds(seed_set, seed_list))
+        aligner, seconds = _fit(cls, options, model, source, align, seed, labelled)
+        r2 = r2_percent(evaluation.behavior, aligner.predict_behavior(evaluation))
+        runs.append([name, r2, seconds, report_summary(aligner)])
+        progress(f"seed {seed} {setting} {name}: R2 {r2:.1f} %, {seconds:.1f} s" + _margin(aligner))
+        if name == DEFAULT and setting == "pair":  # the right-map rate over model x aligner seeds
+            every = f"{DEFAULT}, {ALIGNER_SEEDS} aligner seeds per model"
+            runs.append([every, r2, seconds, report_summary(aligner)])
+            for extra in range(1, 2 if quick else ALIGNER_SEEDS):
+                again, seconds = _fit(cls, options, model, source, align, 1000 + 10 * seed + extra)
+                r2 = r2_percent(evaluation.behavior, again.predict_behavior(evaluation))
+                runs.append([every, r2, seconds, report_summary(again)])
+                progress(f"seed {seed} pair default, aligner seed {1000 + 10 * seed + extra}: R2 {r2:.1f} %"
+                         + _margin(again))
+    return runs
+
+
+def plan(*, quick: bool, seeds: int | None, seed_set: str = "reporting") -> Plan:
+    """One task per (model seed, setting); the combiner keeps the runs in seed, setting and run order."""
+    seed_list = seed_values(seed_set, seeds or (1 if quick else 5))
+    settings = ("pair", "same units", "small") if quick else SETTINGS
+    tasks = [Task(f"seed {seed} {setting}", setting_run, {"seed": seed, "setting": setting, "quick": quick})
+             for seed in seed_list for setting in settings]
+
+    def combine(results: dict[str, list[list[Any]]]) -> list[Row]:
+        collected = _Results()
+        for task in tasks:
+            for method, r2, seconds, report in results[task.key]:
+                collected.add(method, task.arguments["setting"], r2, seconds, report)
+        return collected.rows(describe_seeds(seed_set, seed_list))
+
+    return Plan(tasks, combine, identity={"quick": quick, "seed_set": seed_set, "seeds": seed_list})
 
 
 def _margin(aligner: Any) -> str:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from neuralign.bench import Row, describe_seeds, seed_values, torch_threads
+from neuralign.bench import Plan, Row, Task, describe_seeds, seed_values
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
 from neuralign.metrics import PoissonReadout, cosmoothing_scores, split_neurons
@@ -134,31 +134,40 @@ METRICS = {"co_bps": "co-bps", "velocity_r2_percent": "velocity R2 %", "psth_r2"
            "fit_seconds": "fit seconds"}
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
-        seed_set: str = "reporting") -> list[Row]:
+def method_run(dataset: str, method: str, seed: int, quick: bool,
+               progress: Callable[[str], None]) -> dict[str, Any]:
+    """One method on one seed of one dataset (``evaluate``); ``{"unavailable": reason}`` when the method's
+    optional dependency is missing."""
+    _, data, _ = datasets()[dataset]
+    try:
+        result = evaluate(METHODS[method], data, dataset=dataset, seed=seed, quick=quick)
+    except ImportError as error:
+        progress(f"cosmooth: {method} skipped ({error})")
+        return {"unavailable": str(error)}
+    progress(f"cosmooth {dataset} seed {seed} {method}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()))
+    return result
+
+
+def plan(*, quick: bool, seeds: int | None, seed_set: str = "reporting") -> Plan:
+    """One task per (dataset, seed, method), each on one torch thread."""
     seed_list = seed_values(seed_set, seeds or (1 if quick else 5))
-    rows: list[Row] = []
-    unavailable: set[str] = set()
-    with torch_threads(1):
-        for key, (label, data, behavior_metric) in datasets().items():
+    keys = list(datasets())
+    tasks = [Task(f"{key} {seed} {name}", method_run, {"dataset": key, "method": name, "seed": seed, "quick": quick},
+                  threads=1) for key in keys for seed in seed_list for name in METHODS]
+
+    def combine(results: dict[str, dict[str, Any]]) -> list[Row]:
+        rows: list[Row] = []
+        labels = {key: (label, metric) for key, (label, _, metric) in datasets().items()}
+        for key in keys:
+            label, behavior_metric = labels[key]
             setting = f"{label}, {100 * HELDOUT_FRACTION:.0f} % of units held out, " \
                 f"{describe_seeds(seed_set, seed_list)}"
-            results: dict[str, list[dict[str, float]]] = {}
-            for seed in seed_list:
-                for name, method in METHODS.items():
-                    if name in unavailable:
-                        continue
-                    try:
-                        result = evaluate(method, data, dataset=key, seed=seed, quick=quick)
-                    except ImportError as error:
-                        unavailable.add(name)
-                        progress(f"cosmooth: {name} skipped ({error})")
-                        continue
-                    results.setdefault(name, []).append(result)
-                    progress(f"cosmooth {key} seed {seed} {name}: " +
-                             ", ".join(f"{k} {v:.3f}" for k, v in result.items()))
-            rows += _rows(results, setting, behavior_metric)
-    return rows
+            runs = {name: [results[f"{key} {seed} {name}"] for seed in seed_list] for name in METHODS}
+            rows += _rows({name: values for name, values in runs.items()
+                           if not any("unavailable" in value for value in values)}, setting, behavior_metric)
+        return rows
+
+    return Plan(tasks, combine, identity={"quick": quick, "seed_set": seed_set, "seeds": seed_list})
 
 
 def _rows(results: dict[str, list[dict[str, float]]], setting: str, behavior_metric: str) -> list[Row]:

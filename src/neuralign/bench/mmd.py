@@ -26,12 +26,11 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
-import torch
 
-from neuralign.bench import Row
+from neuralign.bench import Plan, Row, Task
 from neuralign.metrics.mmd import median_bandwidth, mmd_test, pairwise_mmd
 
 DIMS = 8
@@ -64,24 +63,47 @@ def _rejections(kind: str, size: float, n: int, replicates: int, kernel: str, se
     return out, (time.perf_counter() - started) / replicates
 
 
-def calibration_and_power(quick: bool, progress: Callable[[str], None]) -> list[Row]:
-    rows = []
+def _power_count(n: int, quick: bool) -> int:
+    return (10 if quick else 50) if n == 1000 else (20 if quick else 100)
+
+
+def rejection_run(kind: str, size: float, n: int, replicates: int, kernel: str, seed: int,
+                  progress: Callable[[str], None]) -> tuple[list[float], float]:
+    """Rejections (1/0) of ``replicates`` tests under one shift (``kind`` "null": the null) and seconds per test."""
+    values, seconds = _rejections(kind, size, n, replicates, kernel, seed=seed)
+    progress(f"{'type-I' if kind == 'null' else 'power'} {kind} {size} {kernel} n={n}: {np.mean(values):.3f} "
+             f"over {replicates}")
+    return values, seconds
+
+
+def calibration_tasks(quick: bool) -> list[Task]:
+    """One task per (kernel, n) of the null and per (shift, size, n) of the power study."""
     replicates = 100 if quick else 500
+    tasks = [Task(f"type-I {kernel} {n}", rejection_run, {"kind": "null", "size": 0.0, "n": n,
+                                                          "replicates": replicates, "kernel": kernel, "seed": 1})
+             for kernel in ("rbf", "multi_rbf") for n in (100, 300)]
+    tasks += [Task(f"power {kind} {size} {n}", rejection_run,
+                   {"kind": kind, "size": size, "n": n, "replicates": _power_count(n, quick), "kernel": "rbf",
+                    "seed": 2})
+              for kind, sizes in SHIFTS.items() for size in sizes for n in (100, 300, 1000)]
+    return tasks
+
+
+def calibration_rows(results: dict[str, tuple[list[float], float]]) -> list[Row]:
+    """The type-I error and power rows, and per shift the smallest size with power >= 0.9 at n = 300."""
+    rows = []
     for kernel in ("rbf", "multi_rbf"):
         for n in (100, 300):
-            values, seconds = _rejections("null", 0.0, n, replicates, kernel, seed=1)
+            values, seconds = results[f"type-I {kernel} {n}"]
             rows.append(Row.from_values(f"MMD {kernel}", f"null N(0,I_8), n={n}/group", "type-I error (a=0.05)",
                                         values, seconds))
-            progress(f"type-I {kernel} n={n}: {np.mean(values):.3f} over {replicates}")
     for kind, sizes in SHIFTS.items():
         smallest = None
         for size in sizes:
             for n in (100, 300, 1000):
-                count = (10 if quick else 50) if n == 1000 else (20 if quick else 100)
-                values, seconds = _rejections(kind, size, n, count, "rbf", seed=2)
+                values, seconds = results[f"power {kind} {size} {n}"]
                 rows.append(Row.from_values("MMD rbf", f"{kind.split(' (')[0]} {size}, n={n}/group", "power (a=0.05)",
                                             values, seconds))
-                progress(f"power {kind} {size} n={n}: {np.mean(values):.2f}")
                 if n == 300 and smallest is None and np.mean(values) >= 0.9:
                     smallest = (size, values)
         if smallest is not None:
@@ -274,13 +296,21 @@ def save_figures(vocal: dict, synthetic: dict, out: Path) -> None:
              "p_value": np.nan_to_num(pairwise.p_value, nan=1.0).tolist()}, indent=1))
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
-    torch.set_num_threads(1)
-    rows = calibration_and_power(quick, progress)
-    rows += speed_versus_hyppo(quick, progress)
-    vocal_rows, vocal_figures = vocalmat(1 if quick else min(seeds or 3, 10), quick, progress)
-    synthetic_rows, synthetic_figures = synthetic_vocalisations(seeds or (2 if quick else 10), progress)
-    rows += vocal_rows + synthetic_rows + golub(progress)
-    save_figures(vocal_figures, synthetic_figures, REPORT)
-    progress(f"figures in {REPORT}/")
-    return rows
+def plan(*, quick: bool, seeds: int | None) -> Plan:
+    """Tasks (one torch thread each): the calibration and power cells, the speed comparison, the VocalMat and
+    synthetic vocalisation studies and the Golub tests; the combiner draws the figures."""
+    tasks = calibration_tasks(quick) + [
+        Task("speed", speed_versus_hyppo, {"quick": quick}),
+        Task("vocalmat", vocalmat, {"n_seeds": 1 if quick else min(seeds or 3, 10), "quick": quick}),
+        Task("synthetic vocalisations", synthetic_vocalisations, {"n_seeds": seeds or (2 if quick else 10)}),
+        Task("golub", golub)]
+    tasks = [Task(task.key, task.function, task.arguments, threads=1) for task in tasks]
+
+    def combine(results: dict[str, Any]) -> list[Row]:
+        (vocal_rows, vocal_figures), (synthetic_rows, synthetic_figures) = (results["vocalmat"],
+                                                                            results["synthetic vocalisations"])
+        rows = calibration_rows(results) + results["speed"] + vocal_rows + synthetic_rows + results["golub"]
+        save_figures(vocal_figures, synthetic_figures, REPORT)
+        return rows
+
+    return Plan(tasks, combine)

@@ -39,7 +39,7 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from neuralign.bench import Row, device_sync, torch_threads
+from neuralign.bench import Plan, Row, Task, device_sync, torch_threads
 from neuralign.bench._gpfa import spiketrains
 from neuralign.data.datasets import load
 from neuralign.data.trialdata import TrialData
@@ -241,65 +241,104 @@ def _rows(method: str, setting: str, runs: list[dict[str, float]], seconds_key: 
     return [Row.from_values(method, setting, key, [run[key] for run in runs], seconds) for key in keys]
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None]) -> list[Row]:
-    torch.set_num_threads(1)
-    n_seeds = seeds or (1 if quick else 2)
-    rows: list[Row] = []
-    # 1. synthetic: Fourier vs time-domain prior, images and low-dimensional behaviour
-    cases = [("fourier", "images"), ("time", "images"), ("fourier", "low_dim")]
-    if not quick:
-        cases.append(("time", "low_dim"))
-    for prior, behavior in cases:
-        runs: list[dict[str, Any]] = []
-        case_seeds = max(n_seeds, IMAGE_SEEDS) if (prior, behavior) == ("fourier", "images") and not quick \
-            else n_seeds
-        for seed in range(case_seeds):
-            runs.append(_synthetic(prior, behavior, seed, figures=seed == 0))
-            progress(f"mmgpvae {prior} {behavior} seed {seed}: " +
-                     ", ".join(f"{k} {v:.3f}" for k, v in runs[-1].items()))
-        method = "MM-GPVAE (Fourier prior)" if prior == "fourier" else "MM-GPVAE (time-domain prior)"
-        rows += _rows(method, f"synthetic {behavior}, held-out 20 %", runs)
-    # 2. prior step time
-    for name, prior_class in (("Fourier prior", FourierGPPrior), ("time-domain prior", TimeDomainGPPrior)):
-        timings = {}
-        for n_time in (100, 400, 1600):
-            prior = prior_class(4, length_scale_init=10.0, min_length_scale=2.0, max_length_scale=40.0)
-            timings[n_time] = prior_step_ms(prior, n_time, repeats=3 if quick else 7)
-            rows.append(Row(name, f"T={n_time}, 16 trials x 4 latents", "KL fwd+bwd ms", timings[n_time], 0.0, 1,
-                            timings[n_time] / 1000, [timings[n_time]]))
-        ratio = timings[1600] / timings[100]
-        rows.append(Row(name, "T=1600 vs T=100", "step time ratio", ratio, 0.0, 1, 0.0, [ratio]))
-        progress(f"{name} KL step ms: {timings}")
-    # 3. GPFA vs GPVAE on neural-only data
-    runs = []
-    for seed in range(n_seeds if quick else max(n_seeds, COMPARISON_SEEDS)):
-        result = gpfa_versus_gpvae(seed, n_trials=100 if quick else 300)
-        if result is None:
-            progress("elephant is not installed (pip install 'neuralign[extras]'): GPFA comparison skipped")
-            break
-        runs.append(result)
+def synthetic_run(prior: str, behavior: str, seed: int, progress: Callable[[str], None]) -> dict[str, float]:
+    """One seed of the synthetic study (``_synthetic``; seed 0 draws the figure)."""
+    result = _synthetic(prior, behavior, seed, figures=seed == 0)
+    progress(f"mmgpvae {prior} {behavior} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()))
+    return result
+
+
+def prior_timing_run(name: str, quick: bool, progress: Callable[[str], None]) -> dict[int, float]:
+    """The KL step's median ms of one prior at T = 100, 400 and 1600 bins."""
+    prior_class = {"Fourier prior": FourierGPPrior, "time-domain prior": TimeDomainGPPrior}[name]
+    timings = {}
+    for n_time in (100, 400, 1600):
+        prior = prior_class(4, length_scale_init=10.0, min_length_scale=2.0, max_length_scale=40.0)
+        timings[n_time] = prior_step_ms(prior, n_time, repeats=3 if quick else 7)
+    progress(f"{name} KL step ms: {timings}")
+    return timings
+
+
+def comparison_run(seed: int, n_trials: int, progress: Callable[[str], None]) -> dict[str, float] | None:
+    """One seed of GPFA vs GPVAE (None without elephant)."""
+    result = gpfa_versus_gpvae(seed, n_trials=n_trials)
+    if result is None:
+        progress("elephant is not installed (pip install 'neuralign[extras]'): GPFA comparison skipped")
+    else:
         progress(f"gpfa vs gpvae seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()))
-    if runs:
-        setting = f"synthetic spikes only, {100 if quick else 300} trials, held-out 20 %"
-        rows += _rows("GPFA (elephant)", setting, runs, "GPFA fit seconds",
-                      ["GPFA recovery R2", "GPFA fit seconds", "GPFA fit CPU seconds"])
-        for name in GPVAE_PRESETS:
-            label = f"{name} (Fourier prior)"
-            rows += _rows(label, setting, runs, f"{name} fit seconds",
-                          [f"{name} recovery R2", f"{name} fit seconds", f"{name} fit CPU seconds"])
-            differences = [run[f"{name} recovery R2"] - run["GPFA recovery R2"] for run in runs]
-            rows.append(Row.from_values(label, setting, "recovery R2 minus GPFA's (same seed)", differences, 0.0))
-            for clock in ("", " CPU"):
-                speedups = [run[f"GPFA fit{clock} seconds"] / run[f"{name} fit{clock} seconds"] for run in runs]
-                rows.append(Row.from_values(label, setting, f"speed-up vs GPFA{clock} (x)", speedups, 0.0))
-    # 4. M1 cross-modal prediction
-    runs = []
-    for seed in range(n_seeds):
-        runs.append(m1_cross_modal(seed))
-        progress(f"m1 seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in runs[-1].items()))
-    setting = "spykesml_m1, 40-bin windows, held-out 25 %"
-    rows += _rows("MM-GPVAE (Fourier prior)", setting, runs,
-                  keys=["MM-GPVAE velocity R2 % from spikes", "MM-GPVAE velocity R2 % (spikes + velocity)",
-                        "fit seconds", "fit CPU seconds"])
-    rows += _rows("ridge on smoothed spikes", setting, runs, None, ["ridge velocity R2 %", "ridge sigma (bins)"])
+    return result
+
+
+def m1_run(seed: int, progress: Callable[[str], None]) -> dict[str, float]:
+    result = m1_cross_modal(seed)
+    progress(f"m1 seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items()))
+    return result
+
+
+PRIORS = ("Fourier prior", "time-domain prior")
+
+
+def plan(*, quick: bool, seeds: int | None) -> Plan:
+    """Tasks (one torch thread each): per (prior, behaviour, seed) of the synthetic study, per prior of the step
+    timing, per seed of the GPFA comparison and of the M1 study."""
+    n_seeds = seeds or (1 if quick else 2)
+    cases = [("fourier", "images"), ("time", "images"), ("fourier", "low_dim")]
+    cases += [] if quick else [("time", "low_dim")]
+    case_seeds = {case: max(n_seeds, IMAGE_SEEDS) if case == ("fourier", "images") and not quick else n_seeds
+                  for case in cases}
+    comparison_seeds = n_seeds if quick else max(n_seeds, COMPARISON_SEEDS)
+    n_trials = 100 if quick else 300
+    tasks = [Task(f"synthetic {prior} {behavior} {seed}", synthetic_run,
+                  {"prior": prior, "behavior": behavior, "seed": seed})
+             for prior, behavior in cases for seed in range(case_seeds[(prior, behavior)])]
+    tasks += [Task(f"prior {name}", prior_timing_run, {"name": name, "quick": quick}) for name in PRIORS]
+    tasks += [Task(f"gpfa {seed}", comparison_run, {"seed": seed, "n_trials": n_trials})
+              for seed in range(comparison_seeds)]
+    tasks += [Task(f"m1 {seed}", m1_run, {"seed": seed}) for seed in range(n_seeds)]
+    tasks = [Task(task.key, task.function, task.arguments, threads=1) for task in tasks]
+
+    def combine(results: dict[str, Any]) -> list[Row]:
+        rows: list[Row] = []
+        for prior, behavior in cases:  # 1. synthetic: Fourier vs time-domain prior
+            runs = [results[f"synthetic {prior} {behavior} {seed}"] for seed in range(case_seeds[(prior, behavior)])]
+            method = "MM-GPVAE (Fourier prior)" if prior == "fourier" else "MM-GPVAE (time-domain prior)"
+            rows += _rows(method, f"synthetic {behavior}, held-out 20 %", runs)
+        for name in PRIORS:  # 2. prior step time
+            timings = results[f"prior {name}"]
+            for n_time, value in timings.items():
+                rows.append(Row(name, f"T={n_time}, 16 trials x 4 latents", "KL fwd+bwd ms", value, 0.0, 1,
+                                value / 1000, [value]))
+            ratio = timings[1600] / timings[100]
+            rows.append(Row(name, "T=1600 vs T=100", "step time ratio", ratio, 0.0, 1, 0.0, [ratio]))
+        runs = []  # 3. GPFA vs GPVAE on neural-only data (until the first seed without elephant)
+        for seed in range(comparison_seeds):
+            if results[f"gpfa {seed}"] is None:
+                break
+            runs.append(results[f"gpfa {seed}"])
+        if runs:
+            rows += _comparison_rows(runs, n_trials)
+        runs = [results[f"m1 {seed}"] for seed in range(n_seeds)]  # 4. M1 cross-modal prediction
+        setting = "spykesml_m1, 40-bin windows, held-out 25 %"
+        rows += _rows("MM-GPVAE (Fourier prior)", setting, runs,
+                      keys=["MM-GPVAE velocity R2 % from spikes", "MM-GPVAE velocity R2 % (spikes + velocity)",
+                            "fit seconds", "fit CPU seconds"])
+        rows += _rows("ridge on smoothed spikes", setting, runs, None, ["ridge velocity R2 %", "ridge sigma (bins)"])
+        return rows
+
+    return Plan(tasks, combine)
+
+
+def _comparison_rows(runs: list[dict[str, float]], n_trials: int) -> list[Row]:
+    setting = f"synthetic spikes only, {n_trials} trials, held-out 20 %"
+    rows = _rows("GPFA (elephant)", setting, runs, "GPFA fit seconds",
+                 ["GPFA recovery R2", "GPFA fit seconds", "GPFA fit CPU seconds"])
+    for name in GPVAE_PRESETS:
+        label = f"{name} (Fourier prior)"
+        rows += _rows(label, setting, runs, f"{name} fit seconds",
+                      [f"{name} recovery R2", f"{name} fit seconds", f"{name} fit CPU seconds"])
+        differences = [run[f"{name} recovery R2"] - run["GPFA recovery R2"] for run in runs]
+        rows.append(Row.from_values(label, setting, "recovery R2 minus GPFA's (same seed)", differences, 0.0))
+        for clock in ("", " CPU"):
+            speedups = [run[f"GPFA fit{clock} seconds"] / run[f"{name} fit{clock} seconds"] for run in runs]
+            rows.append(Row.from_values(label, setting, f"speed-up vs GPFA{clock} (x)", speedups, 0.0))
     return rows

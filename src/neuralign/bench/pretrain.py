@@ -41,7 +41,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neuralign.bench import Row, describe_seeds, seed_values, torch_threads
+from neuralign.bench import Plan, Row, Task, describe_seeds, seed_values
 from neuralign.data.datasets import load
 from neuralign.data.synthetic import synthetic_reach_sessions
 from neuralign.data.trialdata import TrialData
@@ -129,22 +129,32 @@ def few_label_accuracy(sessions: list[TrialData], pool: TrialData, test: TrialDa
     return decoded(model, pool, test, FEW, finetune=True)
 
 
-def run(*, quick: bool, seeds: int | None, progress: Callable[[str], None],
-        seed_set: str = "reporting") -> list[Row]:
+def plan(*, quick: bool, seeds: int | None, seed_set: str = "reporting") -> Plan:
+    """One task per (seed, held-out session) and one per seed for the synthetic scaling curve (one torch thread
+    each); the rows combine them."""
     seed_list = seed_values(seed_set, seeds or 1)
-    sessions = real_sessions()
-    targets = [name for name in session_names(sessions) if not quick or name in QUICK_TARGETS]
-    results: list[dict[str, Any]] = []
-    with torch_threads(1):
-        for seed in seed_list:
-            by_monkey: dict[str, NDT2] = {}  # pretrained on every session of one monkey (cross-subject)
-            for target in targets:
-                results.append(evaluate_session(sessions, target, seed=seed, quick=quick, by_monkey=by_monkey))
-                progress(f"pretrain seed {seed} target {target}: pretraining {results[-1]['pretrain_seconds']:.0f} s"
-                         f"; N={FEW} " + ", ".join(f"{k} {v:.1f}" for k, v in
-                                                   results[-1]["accuracy"][str(FEW)].items()))
-            results.append({"seed": seed, "synthetic": synthetic_scaling(seed, quick, progress)})
-    return rows_of(results, describe_seeds(seed_set, seed_list), quick)
+    targets = [name for name in session_names(real_sessions()) if not quick or name in QUICK_TARGETS]
+    tasks = [Task(f"seed {seed} {target}", target_task, {"target": target, "seed": seed, "quick": quick}, threads=1)
+             for seed in seed_list for target in targets]
+    tasks += [Task(f"seed {seed} synthetic", synthetic_task, {"seed": seed, "quick": quick}, threads=1)
+              for seed in seed_list]
+    seeds_text = describe_seeds(seed_set, seed_list)
+
+    def combine(results: dict[str, Any]) -> list[Row]:
+        return rows_of(list(results.values()), seeds_text, quick)
+
+    return Plan(tasks, combine, identity={"quick": quick, "seeds": seed_list})
+
+
+def target_task(target: str, seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    result = evaluate_session(real_sessions(), target, seed=seed, quick=quick)
+    progress(f"pretrain seed {seed} target {target}: pretraining {result['pretrain_seconds']:.0f} s; N={FEW} " +
+             ", ".join(f"{k} {v:.1f}" for k, v in result["accuracy"][str(FEW)].items()))
+    return result
+
+
+def synthetic_task(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    return {"seed": seed, "synthetic": synthetic_scaling(seed, quick, progress)}
 
 
 def real_sessions() -> list[TrialData]:
@@ -156,28 +166,24 @@ def session_names(sessions: list[TrialData]) -> list[str]:
     return [str(session.meta["session"]) for session in sessions]
 
 
-def evaluate_session(sessions: list[TrialData], target: str, *, seed: int, quick: bool,
-                     by_monkey: dict[str, NDT2] | None = None) -> dict[str, Any]:
-    """Every figure of one held-out ``target`` session for one seed (``by_monkey``: a cache of the models
-    pretrained on one monkey's sessions, shared between targets of the same seed)."""
-    by_monkey = {} if by_monkey is None else by_monkey
+def evaluate_session(sessions: list[TrialData], target: str, *, seed: int, quick: bool) -> dict[str, Any]:
+    """Every figure of one held-out ``target`` session for one seed (plain values: a task's result)."""
     index = session_names(sessions).index(target)
     others = [session for position, session in enumerate(sessions) if position != index]
     pool, test = sessions[index].split(0.5, seed=seed)
     model, seconds = pretrain(others, seed, quick)
     result = evaluate_target(model, pool, test, QUICK_N if quick else N_LABELLED, seed=seed, quick=quick)
     order = np.random.default_rng([seed, index]).permutation(len(others))
-    result["scaling"] = {k: (result["accuracy"][str(FEW)]["pretrained + fine-tuning"] if k == len(others)
+    result["scaling"] = {str(k): (result["accuracy"][str(FEW)]["pretrained + fine-tuning"] if k == len(others)
                              else few_label_accuracy([others[i] for i in order[:k]], pool, test, seed, quick))
                          for k in SCALING if not quick or k <= 4}
     subject = str(sessions[index].meta["subject"])
-    if subject not in by_monkey:
-        by_monkey[subject] = pretrain([s for s in sessions if s.meta["subject"] != subject], seed, quick)[0]
-    result["cross_subject"] = decoded(by_monkey[subject], pool, test, FEW, finetune=True)
+    other_monkey = [session for session in sessions if session.meta["subject"] != subject]
+    result["cross_subject"] = few_label_accuracy(other_monkey, pool, test, seed, quick)
     return {"seed": seed, "target": target, "subject": subject, "pretrain_seconds": seconds, **result}
 
 
-def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[int, float]:
+def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, float]:
     """Target accuracy at N = FEW after pretraining on the first k synthetic sessions (k in SYNTHETIC_SCALING)."""
     counts = tuple(k for k in SYNTHETIC_SCALING if not quick or k <= 4)
     data = synthetic_reach_sessions(n_sessions=max(counts) + 1, n_units=100, n_trials=SYNTHETIC_TRIALS,
@@ -186,8 +192,8 @@ def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None]) -
     pool, test = target.split(0.5, seed=seed)
     scores = {}
     for k in counts:
-        scores[k] = few_label_accuracy(data[:k], pool, test, seed, quick)
-        progress(f"pretrain synthetic seed {seed}: {k} sessions -> {scores[k]:.1f} %")
+        scores[str(k)] = few_label_accuracy(data[:k], pool, test, seed, quick)
+        progress(f"pretrain synthetic seed {seed}: {k} sessions -> {scores[str(k)]:.1f} %")
     return scores
 
 

@@ -58,6 +58,8 @@ HEADLINE: tuple[HeadlineEntry, ...] = (
     HeadlineEntry("multimodal_mnist", "poise", "r=1.0", "cross-coherence ring->digit"),
     HeadlineEntry("multimodal_mnist", "moe", "r=1.0", "cross-coherence ring->digit"),
     *(HeadlineEntry("neat_mnist", "95% EV rule", "MNIST MLP", f"chosen dim layer{k}") for k in range(1, 5)),
+    HeadlineEntry("sweep_lfads", "LFADS (defaults)", "", "co-bps"),
+    HeadlineEntry("sweep_lfads", "LFADS, PBT-selected", "", "co-bps"),
 )
 HEADLINE_START = "<!-- headline:start -->"
 HEADLINE_END = "<!-- headline:end -->"
@@ -262,6 +264,8 @@ def _seed_line(result: dict[str, Any]) -> str:
 
 
 def _command(result: dict[str, Any], json_name: str) -> str:
+    if result.get("command"):  # a result written by a script, not by `neuralign bench` (e.g. sweep_lfads)
+        return str(result["command"])
     flags = (" --quick" if result.get("quick") else "") + (
         f" --seed-set {result['seed_set']}" if result.get("seed_set") else "")
     return f"neuralign bench {result['benchmark']}{flags} --out benchmarks/{json_name}"

@@ -9,7 +9,7 @@ flattened samples, (samples, dims), and knows nothing of the models that produce
 from neuralign.metrics.cosmoothing import PoissonReadout, co_bps, cosmoothing_scores, psth_r2, split_neurons
 from neuralign.metrics.decoding import RidgeDecoder, flatten_trials, r2_percent, rmse
 from neuralign.metrics.recovery import latent_recovery, latent_recovery_split
-from neuralign.metrics.spikes import bits_per_spike, poisson_log_likelihood
+from neuralign.metrics.spikes import bits_per_spike, heldout_entries_bits_per_spike, poisson_log_likelihood
 from neuralign.metrics.mmd import MMDResult, MMDTest, PairwiseMMD, median_bandwidth, mmd2, mmd_test, pairwise_mmd
 from neuralign.metrics.transport import (curl_2d, gaussian_w2, match_paths, optimal_plan, ot_chain_paths, path_r2,
                                          rbf_mmd, relative_l2, relative_moment_errors, sampling_floor, w1, w2,
@@ -21,6 +21,7 @@ __all__ = [
     "PoissonReadout",
     "RidgeDecoder",
     "bits_per_spike",
+    "heldout_entries_bits_per_spike",
     "co_bps",
     "cosmoothing_scores",
     "psth_r2",

@@ -67,3 +67,33 @@ def bits_per_spike(rates: Any, counts: Any, mask: Any = None) -> float:
     null_rates = np.broadcast_to(flat_counts.mean(axis=0, keepdims=True), flat_counts.shape)
     gain = _poisson_ll_flat(flat_rates, flat_counts) - _poisson_ll_flat(null_rates, flat_counts)
     return float(gain / (total_spikes * np.log(2.0)))
+
+
+def heldout_entries_bits_per_spike(rates: Any, counts: Any, held: Any) -> float:
+    """Bits per spike on held-out entries of the data matrix (sample validation, AutoLFADS).
+
+    Parameters
+    ----------
+    rates : (trials, time, units), expected counts per bin, predicted from inputs in which the ``held`` entries
+        were hidden.
+    counts : same shape, the spike counts.
+    held : boolean, same shape: the entries scored. Each unit's null rate is its mean count over its own held
+        entries (units without a held entry are left out).
+
+    Returns
+    -------
+    (LL(rates) - LL(null)) / (held spikes * ln 2), summed over the held entries.
+    """
+    rates, counts = np.asarray(rates, dtype=float), np.asarray(counts, dtype=float)
+    held = np.asarray(held)
+    if held.dtype != bool or held.shape != counts.shape or rates.shape != counts.shape:
+        raise ValueError(f"held: expected a boolean array shaped like counts {counts.shape} (and rates), got "
+                         f"{held.dtype} {held.shape} (rates {rates.shape}).")
+    totals, entries = (counts * held).sum(axis=(0, 1)), held.sum(axis=(0, 1))
+    null = np.broadcast_to(totals / np.maximum(entries, 1), counts.shape)
+    spikes = float(counts[held].sum())
+    if spikes <= 0:
+        raise ValueError("counts: bits per spike needs at least one held-out spike, got none; hold out more "
+                         "entries or use data with more spikes.")
+    gain = _poisson_ll_flat(rates[held], counts[held]) - _poisson_ll_flat(null[held], counts[held])
+    return float(gain / (spikes * np.log(2.0)))
