@@ -34,6 +34,8 @@ from neuralign.snapshots.fields import Potential, PotentialMLP, gradient, integr
 from neuralign.snapshots.quadrature import KINETIC, RULES, action_objective, time_nodes
 from neuralign.train import History, resolve_device
 
+DEFAULT_SUBDIVISIONS = 4  # grid intervals per observed interval with the exact kinetic term
+
 
 @dataclass
 class ActionMatchingConfig(SnapshotTrainingConfig):
@@ -47,7 +49,9 @@ class ActionMatchingConfig(SnapshotTrainingConfig):
         "quadrature": the rule's weights on each node's own marginal only (the earlier scheme, unbounded below on
         tight, fast-moving clouds).
     subdivisions : with kinetic="exact", grid intervals per observed interval (the inner nodes displacement-
-        interpolated); None: the rule's grid (Simpson: 2, trapezoid: 1).
+        interpolated; 2 is Simpson's grid, 1 the trapezoid's); None: 4 with kinetic="exact", the rule's grid with
+        "quadrature". 4 with batch_size 128 (the same points per step as Simpson's grid at 256) was chosen on the OU
+        tuning seeds (docs/notes/snapshots.md).
     interpolation : how marginals between observed times are formed: "ot" (McCann displacement interpolation
         along the exact OT plan: valid for snapshots) or "index" (particle i to particle i: trajectories only).
     exact_laplacian_max_dim : exact Laplacian up to this dimension, Hutchinson above (entropic AM only).
@@ -59,6 +63,7 @@ class ActionMatchingConfig(SnapshotTrainingConfig):
     quadrature: str = "simpson"
     kinetic: str = "exact"
     subdivisions: int | None = None
+    batch_size: int = 128
     interpolation: str = "ot"
     exact_laplacian_max_dim: int = 20
     n_probes: int = 1
@@ -166,7 +171,10 @@ class ActionMatching(SnapshotEstimator):
         device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.network_ = self._network().to(device)
-        nodes = time_nodes(self._rescaled_time(sets[0].times), config.quadrature, config.subdivisions)
+        subdivisions = config.subdivisions
+        if subdivisions is None and config.kinetic == "exact":
+            subdivisions = DEFAULT_SUBDIVISIONS
+        nodes = time_nodes(self._rescaled_time(sets[0].times), config.quadrature, subdivisions)
         training, validation = [], []
         for snapshots in sets:
             train_clouds, val_clouds = split_particles(snapshots.clouds, config.val_fraction, config.seed)
