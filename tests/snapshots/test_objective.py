@@ -6,16 +6,16 @@ from neuralign.snapshots.fields import laplacian
 from neuralign.snapshots.quadrature import action_objective, time_nodes
 
 
-def _tiny_objective(a, c, x0, x1):
+def _tiny_objective(a, c, x0, x1, kinetic="quadrature"):
     """The objective for s(z, u) = a.z u + c u^2 on two one-particle clouds at u = 0 and 1 (trapezoid)."""
     clouds = [torch.tensor([x0], dtype=torch.float64), torch.tensor([x1], dtype=torch.float64)]
-    marginals = _Marginals(clouds, time_nodes(np.array([0.0, 1.0]), "trapezoid"), "ot")
-    z, u, kinetic, boundary, time = marginals.draw(1, torch.Generator().manual_seed(0))
+    marginals = _Marginals(clouds, time_nodes(np.array([0.0, 1.0]), "trapezoid"), "ot", kinetic)
+    terms = marginals.draw(1, torch.Generator().manual_seed(0))
 
     def potential(points, times):
         return (points @ torch.tensor(a, dtype=torch.float64)) * times[:, 0] + c * times[:, 0] ** 2
 
-    return action_objective(potential, z, u, kinetic, boundary, time, create_graph=False)
+    return action_objective(potential, **terms, create_graph=False)
 
 
 def test_loss_matches_hand_computed_value_and_time_only_terms_cancel():
@@ -65,3 +65,12 @@ def test_exact_laplacian_equals_hutchinson_in_expectation_on_a_quadratic():
     assert not torch.allclose(single, exact)  # one probe is noisy ...
     standard_error = single.std() / np.sqrt(50 * 200)
     assert abs(float(estimate.mean() - exact.mean())) < 4 * float(standard_error)  # ... but unbiased
+
+
+def test_exact_kinetic_term_integrates_linear_in_time_potentials_exactly():
+    # s = a.z u on q_0 = delta(x0) at u = 0 and q_1 = delta(x1) at u = 1, q_u = (1 - u) q_0 + u q_1:
+    # int E_{q_u} 0.5 |grad s_u|^2 du = 0.5 |a|^2 int u^2 du = |a|^2 / 6; the linear part is as above
+    x0, x1, a = [0.5, -1.0], [2.0, 1.0], [0.3, -0.7]
+    expected = 0.5 * np.dot(a, np.subtract(x0, x1)) + np.dot(a, a) / 6
+    for c in (0.0, 5.0, -40.0):
+        assert abs(float(_tiny_objective(a, c, x0, x1, "exact")["loss"].detach()) - expected) < 1e-5

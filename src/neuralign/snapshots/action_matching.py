@@ -31,8 +31,10 @@ from neuralign.snapshots.base import SnapshotEstimator, SnapshotTrainingConfig, 
 from neuralign.snapshots.container import Snapshots
 from neuralign.snapshots.coupling import COUPLINGS, couple, displace, random_draw
 from neuralign.snapshots.fields import Potential, PotentialMLP, gradient, integrate
-from neuralign.snapshots.quadrature import RULES, action_objective, time_nodes
+from neuralign.snapshots.quadrature import KINETIC, RULES, action_objective, time_nodes
 from neuralign.train import History, resolve_device
+
+DEFAULT_SUBDIVISIONS = 4  # grid intervals per observed interval with the exact kinetic term
 
 
 @dataclass
@@ -42,6 +44,14 @@ class ActionMatchingConfig(SnapshotTrainingConfig):
     sigma : noise level of entropic AM in physical units (0: deterministic AM, an ODE).
     quadrature : "trapezoid" (observed times only) or "simpson" (plus interpolated midpoints); see
         ``quadrature.py`` for why Gauss-Legendre is not offered.
+    kinetic : "exact" (default): the kinetic (and Laplacian) term integrated exactly over each grid interval for s
+        and q_u linear in u there, the same model the time-derivative term is exact for (``quadrature.py``);
+        "quadrature": the rule's weights on each node's own marginal only (the earlier scheme, unbounded below on
+        tight, fast-moving clouds).
+    subdivisions : with kinetic="exact", grid intervals per observed interval (the inner nodes displacement-
+        interpolated; 2 is Simpson's grid, 1 the trapezoid's); None: 4 with kinetic="exact", the rule's grid with
+        "quadrature". 4 with batch_size 128 (the same points per step as Simpson's grid at 256) was chosen on the OU
+        tuning seeds (docs/notes/snapshots.md).
     interpolation : how marginals between observed times are formed: "ot" (McCann displacement interpolation
         along the exact OT plan: valid for snapshots) or "index" (particle i to particle i: trajectories only).
     exact_laplacian_max_dim : exact Laplacian up to this dimension, Hutchinson above (entropic AM only).
@@ -51,6 +61,9 @@ class ActionMatchingConfig(SnapshotTrainingConfig):
 
     sigma: float = 0.0
     quadrature: str = "simpson"
+    kinetic: str = "exact"
+    subdivisions: int | None = None
+    batch_size: int = 128
     interpolation: str = "ot"
     exact_laplacian_max_dim: int = 20
     n_probes: int = 1
@@ -61,6 +74,12 @@ class ActionMatchingConfig(SnapshotTrainingConfig):
         positive_float("sigma", self.sigma, allow_zero=True)
         one_of("quadrature", self.quadrature, RULES)
         one_of("interpolation", self.interpolation, COUPLINGS)
+        one_of("kinetic", self.kinetic, KINETIC)
+        if self.subdivisions is not None:
+            positive_int("subdivisions", self.subdivisions)
+            if self.kinetic != "exact":
+                raise ValueError("subdivisions: a grid of interpolated nodes needs kinetic='exact' (the quadrature "
+                                 f"weights are the rule's own), got kinetic={self.kinetic!r}.")
         positive_int("n_probes", self.n_probes)
         positive_int("exact_laplacian_max_dim", self.exact_laplacian_max_dim, minimum=0)
         positive_int("n_frequencies", self.n_frequencies, minimum=0)
@@ -69,18 +88,22 @@ class ActionMatchingConfig(SnapshotTrainingConfig):
 class _Marginals:
     """The training (or validation) particles of every cloud in z, with couplings for interpolated nodes."""
 
-    def __init__(self, clouds: list[torch.Tensor], nodes: list, interpolation: str) -> None:
+    def __init__(self, clouds: list[torch.Tensor], nodes: list, interpolation: str,
+                 kinetic: str = "exact") -> None:
+        one_of("kinetic", kinetic, KINETIC)
         self.clouds = clouds
         self.nodes = nodes
+        self.kinetic = kinetic
         needed = sorted({node.k for node in nodes if node.lam > 0})
         self.couplings = {k: couple(clouds[k], clouds[k + 1], interpolation) for k in needed}
 
-    def draw(self, batch_size: int, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
-        """Points z (N, d), times u (N, 1), and the kinetic, boundary and time weights (N,) of
-        ``quadrature.action_objective``: each node's batch at its own time and at the neighbouring grid times."""
-        rows: list[tuple[torch.Tensor, float, float, float, float]] = []  # (batch, u, kinetic, boundary, time)
+    def draw(self, batch_size: int, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """The terms of ``quadrature.action_objective`` (its keyword arguments): points z (N, d), times u (N, 1) and
+        the weights (N,) of each row: each node's batch at its own time and at the neighbouring grid times."""
+        rows: list[tuple] = []  # (batch, u, kinetic, boundary, time, cross, diffusion, own row block)
         last = len(self.nodes) - 1
         half = 0.5 / batch_size
+        exact = self.kinetic == "exact"
         for j, node in enumerate(self.nodes):
             if node.lam == 0:
                 cloud = self.clouds[node.k]
@@ -91,15 +114,32 @@ class _Marginals:
                 batch = displace(self.clouds[node.k], self.clouds[node.k + 1], coupling, node.lam, pairs)
             boundary = 1.0 / batch_size if j == 0 else (-1.0 / batch_size if j == last else 0.0)
             own_time = (half if j > 0 else 0.0) - (half if j < last else 0.0)
-            rows.append((batch, node.u, node.weight / batch_size, boundary, own_time))
-            if j < last:
-                rows.append((batch, self.nodes[j + 1].u, 0.0, 0.0, half))
-            if j > 0:
-                rows.append((batch, self.nodes[j - 1].u, 0.0, 0.0, -half))
+            before = node.u - self.nodes[j - 1].u if j > 0 else 0.0
+            after = self.nodes[j + 1].u - node.u if j < last else 0.0
+            own = len(rows)
+            if exact:  # s and q_u linear in u on each grid interval: the kinetic integral in closed form
+                rows.append((batch, node.u, (before + after) / 4 / batch_size, boundary, own_time, 0.0,
+                             (before + after) / 3 / batch_size, own))
+            else:
+                rows.append((batch, node.u, node.weight / batch_size, boundary, own_time, 0.0,
+                             node.weight / batch_size, own))
+            for gap, neighbour, sign in ((after, j + 1, 1.0), (before, j - 1, -1.0)):
+                if gap == 0.0:
+                    continue
+                if exact:
+                    rows.append((batch, self.nodes[neighbour].u, gap / 12 / batch_size, 0.0, sign * half,
+                                 gap / 6 / batch_size, gap / 6 / batch_size, own))
+                else:
+                    rows.append((batch, self.nodes[neighbour].u, 0.0, 0.0, sign * half, 0.0, 0.0, own))
         z = torch.cat([row[0] for row in rows])
-        columns = [torch.cat([torch.full((batch_size,), row[i]) for row in rows]).to(dtype=z.dtype, device=z.device)
-                   for i in range(1, 5)]
-        return z, columns[0][:, None], columns[1], columns[2], columns[3]
+        names = ("u", "kinetic_weights", "boundary_weights", "time_weights", "cross_weights", "diffusion_weights")
+        terms = {name: torch.cat([torch.full((batch_size,), row[i]) for row in rows]).to(dtype=z.dtype,
+                                                                                            device=z.device)
+                 for i, name in enumerate(names, start=1)}
+        terms["u"] = terms["u"][:, None]
+        offsets = torch.arange(batch_size)
+        terms["cross_index"] = torch.cat([row[7] * batch_size + offsets for row in rows]).to(z.device)
+        return {"z": z, **terms}
 
 
 @register_model
@@ -131,23 +171,26 @@ class ActionMatching(SnapshotEstimator):
         device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.network_ = self._network().to(device)
-        nodes = time_nodes(self._rescaled_time(sets[0].times), config.quadrature)
+        subdivisions = config.subdivisions
+        if subdivisions is None and config.kinetic == "exact":
+            subdivisions = DEFAULT_SUBDIVISIONS
+        nodes = time_nodes(self._rescaled_time(sets[0].times), config.quadrature, subdivisions)
         training, validation = [], []
         for snapshots in sets:
             train_clouds, val_clouds = split_particles(snapshots.clouds, config.val_fraction, config.seed)
             for part, clouds in ((training, train_clouds), (validation, val_clouds)):
                 if clouds is not None:
                     tensors = [self._tensor(self._standardise(c)) for c in clouds]
-                    part.append(_Marginals(tensors, nodes, config.interpolation))
+                    part.append(_Marginals(tensors, nodes, config.interpolation, config.kinetic))
         validated = len(validation) == len(sets)
         mu_inputs = None if mu_inputs is None else mu_inputs.to(device)
 
         def loss(batch: dict[str, Any], generator: torch.Generator | None) -> dict[str, torch.Tensor]:
             group = int(batch["group"][0])
             data = (training if generator is None else validation)[group]
-            z, times, kinetic, boundary, time = data.draw(config.batch_size, generator)
-            return action_objective(self._potential_at(None if mu_inputs is None else mu_inputs[group]), z, times,
-                                    kinetic, boundary, time, noise_variance=self.noise_z_ ** 2,
+            terms = data.draw(config.batch_size, generator)
+            return action_objective(self._potential_at(None if mu_inputs is None else mu_inputs[group]), **terms,
+                                    noise_variance=self.noise_z_ ** 2,
                                     laplacian_method=self.laplacian_method, n_probes=config.n_probes,
                                     generator=generator, create_graph=self.network_.training)
 

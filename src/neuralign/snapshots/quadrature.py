@@ -31,6 +31,7 @@ from neuralign._checks import one_of
 from neuralign.snapshots.fields import Potential, gradient, laplacian
 
 RULES = ("trapezoid", "simpson")
+KINETIC = ("exact", "quadrature")
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,19 @@ class Node:
     lam: float
 
 
-def time_nodes(u: np.ndarray, rule: str) -> list[Node]:
-    """The grid of ``rule`` on the sorted rescaled times ``u`` (K,), in time order; weights sum to 1."""
+def time_nodes(u: np.ndarray, rule: str, subdivisions: int | None = None) -> list[Node]:
+    """The grid of ``rule`` on the sorted rescaled times ``u`` (K,), in time order; weights sum to 1.
+
+    ``subdivisions`` n (an int): every observed interval cut into n equal grid intervals, the n - 1 inner nodes
+    interpolated (lam = i / n), trapezoid weights on the grid (used by the exact kinetic term, which needs only the
+    grid); None: the rule's own grid."""
     one_of("quadrature", rule, RULES)
+    if subdivisions is not None:
+        grid = [(float(u[k]) + i * float(u[k + 1] - u[k]) / subdivisions, k, i / subdivisions)
+                for k in range(len(u) - 1) for i in range(subdivisions)] + [(float(u[-1]), len(u) - 1, 0.0)]
+        v = np.array([point[0] for point in grid])
+        weights = (np.diff(v, prepend=v[0]) + np.diff(v, append=v[-1])) / 2
+        return [Node(point[0], float(w), point[1], point[2]) for point, w in zip(grid, weights)]
     observed = np.zeros(len(u))
     interior: list[Node] = []
     for k in range(len(u) - 1):
@@ -60,28 +71,35 @@ def time_nodes(u: np.ndarray, rule: str) -> list[Node]:
 
 
 def action_objective(potential: Potential, z: torch.Tensor, u: torch.Tensor, kinetic_weights: torch.Tensor,
-                     boundary_weights: torch.Tensor, time_weights: torch.Tensor, *, noise_variance: float = 0.0,
+                     boundary_weights: torch.Tensor, time_weights: torch.Tensor, *,
+                     cross_weights: torch.Tensor | None = None, cross_index: torch.Tensor | None = None,
+                     diffusion_weights: torch.Tensor | None = None, noise_variance: float = 0.0,
                      laplacian_method: str = "exact", n_probes: int = 1, generator: torch.Generator | None = None,
                      create_graph: bool = True) -> dict[str, torch.Tensor]:
-    """The action-matching objective on points z (N, d) at rescaled times u (N, 1), s_i = s(z_i, u_i):
+    """The action-matching objective on points z (N, d) at rescaled times u (N, 1), s_i = s(z_i, u_i), g_i = grad_z s_i:
 
-        L = sum_i b_i s_i + sum_i c_i s_i + sum_i a_i [ 0.5 ||grad_z s_i||^2 + 0.5 noise_variance Delta_z s_i ],
+        L = sum_i b_i s_i + sum_i c_i s_i + 0.5 sum_i [a_i |g_i|^2 + e_i g_i . g_{p(i)}] + 0.5 noise_variance
+            sum_i f_i Delta_z s_i,
 
     boundary terms ``boundary_weights`` b (+1/B on a batch of q_0 at u = 0, -1/B on a batch of q_1 at u = 1);
     time-derivative term ``time_weights`` c (+-1/(2B) on each node batch at the neighbouring grid times: the
-    differences (E_j + E_{j+1})/2 [s(., v_{j+1}) - s(., v_j)]); kinetic and diffusion terms ``kinetic_weights``
-    a (the node's quadrature weight / B: Monte Carlo in x). Returns the loss and its parts."""
+    differences (E_j + E_{j+1})/2 [s(., v_{j+1}) - s(., v_j)]); kinetic terms ``kinetic_weights`` a and the cross
+    terms ``cross_weights`` e between row i and row p(i) = ``cross_index[i]`` (the same point at its node's own
+    time; None: no cross terms); diffusion ``diffusion_weights`` f (default a). Returns the loss and its parts."""
     values, grad_z, _, _ = gradient(potential, z, u, create_graph=create_graph)
     boundary = (boundary_weights * values).sum()
     time_derivative = (time_weights * values).sum()
     kinetic = (kinetic_weights * 0.5 * (grad_z ** 2).sum(-1)).sum()
+    if cross_weights is not None and bool((cross_weights != 0).any()):
+        kinetic = kinetic + (cross_weights * 0.5 * (grad_z * grad_z[cross_index]).sum(-1)).sum()
     loss = boundary + time_derivative + kinetic
     parts = {"boundary": boundary.detach(), "time_derivative": time_derivative.detach(), "kinetic": kinetic.detach()}
     if noise_variance > 0:
-        inside = kinetic_weights > 0
+        weights = kinetic_weights if diffusion_weights is None else diffusion_weights
+        inside = weights != 0
         lap = laplacian(potential, z[inside], u[inside], method=laplacian_method, n_probes=n_probes,
                         generator=generator, create_graph=create_graph)
-        diffusion = (kinetic_weights[inside] * 0.5 * noise_variance * lap).sum()
+        diffusion = (weights[inside] * 0.5 * noise_variance * lap).sum()
         loss = loss + diffusion
         parts["diffusion"] = diffusion.detach()
     return {"loss": loss, **parts}
