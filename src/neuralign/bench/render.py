@@ -55,10 +55,8 @@ HEADLINE: tuple[HeadlineEntry, ...] = (
     HeadlineEntry("snapshots_quick", "wlm", "rotating cloud, forecast", "W1"),
     HeadlineEntry("snapshots_quick", "gradient_flow", "rotating cloud, forecast", "W1"),
     HeadlineEntry("multimodal_mnist", "poise", "smallest r with raw >= 0.95", "ring-latent accuracy"),
-    HeadlineEntry("multimodal_mnist", "poe", "smallest r with raw >= 0.95", "ring-latent accuracy"),
     HeadlineEntry("multimodal_mnist", "poise", "r=1.0", "cross-coherence ring->digit"),
     HeadlineEntry("multimodal_mnist", "moe", "r=1.0", "cross-coherence ring->digit"),
-    *(HeadlineEntry("neat_mnist", "95% EV rule", "MNIST MLP", f"chosen dim layer{k}") for k in range(1, 5)),
     HeadlineEntry("sweep_lfads", "LFADS (defaults)", "", "co-bps"),
     HeadlineEntry("sweep_lfads", "LFADS, PBT-selected", "", "co-bps"),
 )
