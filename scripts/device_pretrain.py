@@ -1,6 +1,11 @@
 """``bench pretrain`` on a GPU machine, one process per (seed, held-out session) and per seed's synthetic scaling.
 
 Usage: python scripts/device_pretrain.py OUT.json [reporting|tuning] [N_SEEDS] [PROCESSES]
+       python scripts/device_pretrain.py OUT.json --from-partial [reporting|tuning] [N_SEEDS]
+
+Each finished job is appended to OUT.json.partial as it finishes (one JSON line); each synthetic session count is
+its own job. ``--from-partial`` writes OUT.json from the jobs a cut run finished (rows of jobs that did not finish
+are absent, and ``"complete": false`` says so).
 
 The same protocol and functions as ``neuralign bench pretrain`` (``neuralign.bench.pretrain``), the same rows;
 only the order of work differs: each (seed, target) runs in its own process (NDT2 picks CUDA when it is there),
@@ -14,7 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,33 +35,54 @@ def one_target(seed: int, target: str) -> dict:
     return result
 
 
-def one_synthetic(seed: int) -> dict:
-    return {"seed": seed, "synthetic": pretrain.synthetic_scaling(seed, False, print)}
+def one_synthetic(seed: int, count: int) -> dict:
+    return {"seed": seed, "synthetic": pretrain.synthetic_scaling(seed, False, print, counts=(count,))}
+
+
+def merged(results: list[dict]) -> list[dict]:
+    """The jobs' results with each seed's single-count synthetic scores merged into one result (as the bench's)."""
+    real = [result for result in results if "target" in result]
+    synthetic: dict[int, dict] = {}
+    for result in results:
+        if "synthetic" in result:
+            synthetic.setdefault(result["seed"], {}).update(result["synthetic"])
+    return real + [{"seed": seed, "synthetic": scores} for seed, scores in synthetic.items()]
+
+
+def write(out: Path, results: list[dict], seed_set: str, seeds: list[int], complete: bool) -> None:
+    rows = pretrain.rows_of(merged(results), describe_seeds(seed_set, seeds), quick=False)  # = the plan's combine
+    print(format_table(rows))
+    result = {"benchmark": "pretrain", "quick": False, "seed_set": seed_set, "rows": [asdict(r) for r in rows],
+              "std": "sample standard deviation over the runs (ddof = 1)", "env": environment(),
+              "runner": "scripts/device_pretrain.py", "complete": complete,
+              "command": "python scripts/device_pretrain.py " + " ".join(sys.argv[1:])}
+    with atomic_path(out) as temporary:
+        temporary.write_text(json.dumps(result, indent=2))
 
 
 def main() -> None:
     out = Path(sys.argv[1])
-    seed_set = sys.argv[2] if len(sys.argv) > 2 else "reporting"
-    seeds = seed_values(seed_set, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
-    processes = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+    partial = out.with_name(out.name + ".partial")
+    from_partial = len(sys.argv) > 2 and sys.argv[2] == "--from-partial"
+    arguments = sys.argv[3:] if from_partial else sys.argv[2:]
+    seed_set = arguments[0] if arguments else "reporting"
+    seeds = seed_values(seed_set, int(arguments[1]) if len(arguments) > 1 else 1)
+    if from_partial:
+        results = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+        write(out, results, seed_set, seeds, complete=False)
+        return
+    processes = int(arguments[2]) if len(arguments) > 2 else 16
     out.parent.mkdir(parents=True, exist_ok=True)
     targets = pretrain.session_names(pretrain.real_sessions())
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
-        jobs = [pool.submit(one_target, seed, target) for seed in seeds for target in targets]
-        jobs += [pool.submit(one_synthetic, seed) for seed in seeds]
+        jobs = [pool.submit(one_synthetic, seed, count) for seed in seeds for count in pretrain.SYNTHETIC_SCALING]
+        jobs += [pool.submit(one_target, seed, target) for seed in seeds for target in targets]
         results = []
-        partial = out.with_name(out.name + ".partial")  # each finished job's result, one JSON line each
-        for job in jobs:
+        for job in as_completed(jobs):
             results.append(job.result())
             with partial.open("a") as file:
                 file.write(json.dumps(results[-1]) + "\n")
-    rows = pretrain.rows_of(results, describe_seeds(seed_set, seeds), quick=False)  # = the plan's combine
-    print(format_table(rows))
-    result = {"benchmark": "pretrain", "quick": False, "seed_set": seed_set, "rows": [asdict(r) for r in rows],
-              "std": "sample standard deviation over the runs (ddof = 1)", "env": environment(),
-              "runner": "scripts/device_pretrain.py"}
-    with atomic_path(out) as temporary:
-        temporary.write_text(json.dumps(result, indent=2))
+    write(out, results, seed_set, seeds, complete=True)
     partial.unlink(missing_ok=True)
 
 

@@ -183,10 +183,13 @@ def evaluate_session(sessions: list[TrialData], target: str, *, seed: int, quick
     return {"seed": seed, "target": target, "subject": subject, "pretrain_seconds": seconds, **result}
 
 
-def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None]) -> dict[str, float]:
-    """Target accuracy at N = FEW after pretraining on the first k synthetic sessions (k in SYNTHETIC_SCALING)."""
-    counts = tuple(k for k in SYNTHETIC_SCALING if not quick or k <= 4)
-    data = synthetic_reach_sessions(n_sessions=max(counts) + 1, n_units=100, n_trials=SYNTHETIC_TRIALS,
+def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None],
+                      counts: tuple[int, ...] | None = None) -> dict[str, float]:
+    """Target accuracy at N = FEW after pretraining on the first k synthetic sessions (k in ``counts``, by default
+    SYNTHETIC_SCALING; the data are the same whichever counts are asked for, so runs of single counts combine)."""
+    every = tuple(k for k in SYNTHETIC_SCALING if not quick or k <= 4)
+    counts = counts or every
+    data = synthetic_reach_sessions(n_sessions=max(every) + 1, n_units=100, n_trials=SYNTHETIC_TRIALS,
                                     drift=SYNTHETIC_DRIFT, seed=seed)
     target = data[-1]
     pool, test = target.split(0.5, seed=seed)
@@ -227,10 +230,10 @@ def rows_of(results: list[dict[str, Any]], seeds_text: str, quick: bool) -> list
         rows.append(Row.from_values("from scratch", f"{other} -> {subject}, N = {FEW}, {seeds_text}", "cue accuracy %",
                                     [run["accuracy"][str(FEW)]["from scratch"] for run in runs], 0.0))
     synthetic = [result["synthetic"] for result in results if "synthetic" in result]
-    for k in synthetic[0]:
+    for k in sorted({k for scores in synthetic for k in scores}, key=int):  # counts a cut run did not reach: absent
         rows.append(Row.from_values("pretrained + fine-tuning",
                                     f"synthetic, {k} pretraining sessions, N = {FEW}, {seeds_text}",
-                                    "condition accuracy %", [scores[k] for scores in synthetic], 0.0))
+                                    "condition accuracy %", [scores[k] for scores in synthetic if k in scores], 0.0))
     rows.append(Row.from_values("NDT2 pretraining", f"the 8 sessions other than the target, {seeds_text}",
                                 "seconds", [run["pretrain_seconds"] for run in real], 0.0))
     rows.append(Row.from_values("NDT2 context tuning", f"one held-out session, {seeds_text}", "seconds",
