@@ -68,3 +68,15 @@ def test_run_gives_every_row_of_the_protocol(small_sessions, monkeypatch):
     seconds = [row for row in rows if row.metric == "seconds"]
     assert len(seconds) == 2 and all(row.mean > 0 for row in seconds)
     assert any("target K070217" in message for message in messages)
+
+
+def test_synthetic_scaling_one_count_at_a_time_matches_the_whole_curve(monkeypatch):
+    """The GPU runner fits each synthetic session count in its own process: the same data and the same score."""
+    monkeypatch.setattr(pretrain, "SYNTHETIC_SCALING", (1, 2))
+    monkeypatch.setattr(pretrain, "SYNTHETIC_TRIALS", 16)
+    original = pretrain.settings
+    monkeypatch.setattr(pretrain, "settings", lambda seed, quick, **extra: {**original(seed, quick, **extra), **TINY})
+    monkeypatch.setattr(pretrain, "FEW", 4)
+    whole = pretrain.synthetic_scaling(0, True, lambda message: None)
+    assert list(whole) == ["1", "2"]
+    assert pretrain.synthetic_scaling(0, True, lambda message: None, counts=(2,)) == {"2": whole["2"]}
