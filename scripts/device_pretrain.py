@@ -39,18 +39,9 @@ def one_synthetic(seed: int, count: int) -> dict:
     return {"seed": seed, "synthetic": pretrain.synthetic_scaling(seed, False, print, counts=(count,))}
 
 
-def merged(results: list[dict]) -> list[dict]:
-    """The jobs' results with each seed's single-count synthetic scores merged into one result (as the bench's)."""
-    real = [result for result in results if "target" in result]
-    synthetic: dict[int, dict] = {}
-    for result in results:
-        if "synthetic" in result:
-            synthetic.setdefault(result["seed"], {}).update(result["synthetic"])
-    return real + [{"seed": seed, "synthetic": scores} for seed, scores in synthetic.items()]
-
-
 def write(out: Path, results: list[dict], seed_set: str, seeds: list[int], complete: bool) -> None:
-    rows = pretrain.rows_of(merged(results), describe_seeds(seed_set, seeds), quick=False)  # = the plan's combine
+    # = the plan's combine; rows_of takes each seed's synthetic scores from any number of results (one per count)
+    rows = pretrain.rows_of(results, describe_seeds(seed_set, seeds), quick=False)
     print(format_table(rows))
     result = {"benchmark": "pretrain", "quick": False, "seed_set": seed_set, "rows": [asdict(r) for r in rows],
               "std": "sample standard deviation over the runs (ddof = 1)", "env": environment(),
@@ -72,6 +63,8 @@ def main() -> None:
         write(out, results, seed_set, seeds, complete=False)
         return
     processes = int(arguments[2]) if len(arguments) > 2 else 16
+    if partial.exists():  # checked before any work: a new run must not mix its jobs with a cut run's
+        sys.exit(f"{partial} exists (a cut run's jobs): write them with --from-partial, or remove the file.")
     out.parent.mkdir(parents=True, exist_ok=True)
     targets = pretrain.session_names(pretrain.real_sessions())
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:

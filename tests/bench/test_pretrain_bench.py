@@ -80,3 +80,5 @@ def test_synthetic_scaling_one_count_at_a_time_matches_the_whole_curve(monkeypat
     whole = pretrain.synthetic_scaling(0, True, lambda message: None)
     assert list(whole) == ["1", "2"]
     assert pretrain.synthetic_scaling(0, True, lambda message: None, counts=(2,)) == {"2": whole["2"]}
+    with pytest.raises(ValueError, match="counts"):
+        pretrain.synthetic_scaling(0, True, lambda message: None, counts=(3,))

@@ -189,6 +189,8 @@ def synthetic_scaling(seed: int, quick: bool, progress: Callable[[str], None],
     SYNTHETIC_SCALING; the data are the same whichever counts are asked for, so runs of single counts combine)."""
     every = tuple(k for k in SYNTHETIC_SCALING if not quick or k <= 4)
     counts = counts or every
+    if not set(counts) <= set(every):
+        raise ValueError(f"counts: expected pretraining session counts among {every}, got {counts}.")
     data = synthetic_reach_sessions(n_sessions=max(every) + 1, n_units=100, n_trials=SYNTHETIC_TRIALS,
                                     drift=SYNTHETIC_DRIFT, seed=seed)
     target = data[-1]
